@@ -1,0 +1,5 @@
+import sys
+
+from ionjax.cli import main
+
+sys.exit(main())

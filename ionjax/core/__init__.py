@@ -1,0 +1,82 @@
+"""The density-matrix engine: spaces, states, local operations, Fock registers, channels, metrics.
+
+It knows nothing of ions or photons' physics: subsystems with dimensions,
+density matrices, unitaries / Kraus maps / POVM effects applied to named
+subsystems by tensor contraction, partial trace and metrics.
+"""
+
+from .channels import (
+    PAULI,
+    amplitude_damping,
+    check_probability,
+    depolarizing,
+    dephasing,
+    kraus_channel,
+    memory_decay,
+    pauli_channel,
+)
+from .fock import (
+    annihilation,
+    apply_loss,
+    beam_splitter_unitary,
+    creation,
+    lift_unitary,
+    loss_kraus,
+    number,
+    occupation,
+    phase_shifter_unitary,
+)
+from .metrics import (
+    BELL_STATES,
+    bell_fidelities,
+    bell_state,
+    concurrence,
+    fidelity,
+    log_negativity,
+    matrix_function,
+    negativity,
+    purity,
+    trace_distance,
+    von_neumann_entropy,
+)
+from .space import FockRegister, Qudit, Space, fock_basis
+from .state import DensityMatrix, complex_dtype, real_dtype, tensor
+
+__all__ = [
+    "BELL_STATES",
+    "PAULI",
+    "DensityMatrix",
+    "FockRegister",
+    "Qudit",
+    "Space",
+    "amplitude_damping",
+    "annihilation",
+    "apply_loss",
+    "beam_splitter_unitary",
+    "bell_fidelities",
+    "bell_state",
+    "check_probability",
+    "complex_dtype",
+    "concurrence",
+    "creation",
+    "dephasing",
+    "depolarizing",
+    "fidelity",
+    "fock_basis",
+    "kraus_channel",
+    "lift_unitary",
+    "log_negativity",
+    "loss_kraus",
+    "matrix_function",
+    "memory_decay",
+    "negativity",
+    "number",
+    "occupation",
+    "pauli_channel",
+    "phase_shifter_unitary",
+    "purity",
+    "real_dtype",
+    "tensor",
+    "trace_distance",
+    "von_neumann_entropy",
+]
