@@ -39,6 +39,7 @@ from .metrics import (
     trace_distance,
     von_neumann_entropy,
 )
+from .registers import extend_register, merge_registers, register_embedding
 from .space import FockRegister, Qudit, Space, fock_basis
 from .state import DensityMatrix, complex_dtype, real_dtype, tensor
 
@@ -61,6 +62,7 @@ __all__ = [
     "creation",
     "dephasing",
     "depolarizing",
+    "extend_register",
     "fidelity",
     "fock_basis",
     "kraus_channel",
@@ -68,6 +70,7 @@ __all__ = [
     "log_negativity",
     "loss_kraus",
     "matrix_function",
+    "merge_registers",
     "memory_decay",
     "negativity",
     "number",
@@ -76,6 +79,7 @@ __all__ = [
     "phase_shifter_unitary",
     "purity",
     "real_dtype",
+    "register_embedding",
     "tensor",
     "trace_distance",
     "von_neumann_entropy",
