@@ -1,12 +1,30 @@
 """ionjax: heralded entanglement between trapped-ion quantum computers, as JAX density matrices.
 
-``import ionjax as ij``. The engine lives in :mod:`ionjax.core`; its names are
-re-exported here.
+``import ionjax as ij``::
+
+    link = ij.load_link("link.toml")        # or a dict, or ij.presets.get("oxford_2020")
+    res = ij.simulate(link)                 # LinkResult: fidelity, success_probability, rate_hz, state
+    g = jax.grad(lambda l: ij.simulate(l).fidelity)(link)
+
+The density-matrix engine lives in :mod:`ionjax.core` (its names are re-exported
+here), the physical building blocks in :mod:`ionjax.components`.
 """
 
+from . import components
+from .config import Link, load_link
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
+from .errors import ConfigError
+from .protocols import LinkResult, simulate
 
 __version__ = "0.1.0"
 
-__all__ = list(_core_all)
+__all__ = [
+    "ConfigError",
+    "Link",
+    "LinkResult",
+    "components",
+    "load_link",
+    "simulate",
+    *_core_all,
+]

@@ -22,11 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.channels import check_probability, dephasing
-from ..core.fock import apply_loss, beam_splitter_unitary, lift_unitary
-from ..core.registers import extend_register
+from ..core.channels import check_probability
+from ..core.fock import apply_loss
+from ..core.registers import extend_register, split_modes
 from ..core.space import FockRegister, Qudit, Space
 from ..core.state import DensityMatrix, complex_dtype
+from ..core.superop import apply_superop, dephasing_superop
 
 __all__ = [
     "ENCODING_MODES",
@@ -110,9 +111,12 @@ def bright_state_source(excitation_probability: Any, *, dtype: Any = None) -> De
 
 
 def apply_ion_photon_fidelity(state: DensityMatrix, fidelity: Any, ion: str = "ion") -> DensityMatrix:
-    """Phenomenological ion-photon infidelity: a Z error on the ion with probability ``1 - fidelity``."""
+    """Phenomenological ion-photon infidelity: a Z error on the ion with probability ``1 - fidelity``.
+
+    Applied as a superoperator, so the gradient is finite at ``fidelity = 1``.
+    """
     check_probability("ion_photon_fidelity", fidelity)
-    return state.apply_kraus(dephasing(1.0 - jnp.asarray(fidelity)), on=ion)
+    return apply_superop(state, dephasing_superop(1.0 - jnp.asarray(fidelity)), on=ion)
 
 
 def apply_emission_loss(state: DensityMatrix, transmission: Any, register: str = "photon") -> DensityMatrix:
@@ -131,17 +135,14 @@ def apply_mode_mismatch(state: DensityMatrix, mode_overlap: Any, register: str =
     ``sqrt(M) |m> + sqrt(1 - M) |m_perp>`` with ``M = |<xi_a|xi_b>|^2``. Applied to one
     node of a pair, this makes the two photons' overlap exactly ``M``; detectors do not
     resolve the internal mode. The register grows from ``m`` to ``2 m`` modes.
+
+    Coherences between different numbers of internal-mode photons are dropped (see
+    :func:`ionjax.core.split_modes`): no detector or linear optics here can see them, and
+    so every entry is smooth in ``M`` and gradients are finite at ``M = 1``.
     """
     check_probability("mode_overlap", mode_overlap)
     reg = state.space[register]
     modes = reg.modes
-    state = extend_register(state, register, tuple(m + PERP_SUFFIX for m in modes))
-    new_reg = state.space[register]
-    mm = len(modes)
-    bs = beam_splitter_unitary(1.0 - jnp.asarray(mode_overlap))
-    u = jnp.zeros((2 * mm, 2 * mm), bs.dtype)
-    for k in range(mm):
-        # mode k -> sqrt(M) k + sqrt(1-M) perp_k   (U[i, j]: column j is where mode j goes)
-        u = u.at[k, k].set(bs[0, 0]).at[mm + k, k].set(-bs[1, 0])
-        u = u.at[k, mm + k].set(-bs[0, 1]).at[mm + k, mm + k].set(bs[1, 1])
-    return state.apply_unitary(lift_unitary(new_reg, u), on=register)
+    perp = tuple(m + PERP_SUFFIX for m in modes)
+    state = extend_register(state, register, perp)
+    return split_modes(state, register, modes, perp, mode_overlap)

@@ -9,8 +9,8 @@ from .channels import (
     PAULI,
     amplitude_damping,
     check_probability,
-    depolarizing,
     dephasing,
+    depolarizing,
     kraus_channel,
     memory_decay,
     pauli_channel,
@@ -39,9 +39,10 @@ from .metrics import (
     trace_distance,
     von_neumann_entropy,
 )
-from .registers import extend_register, merge_registers, register_embedding
+from .registers import extend_register, merge_registers, register_embedding, split_modes
 from .space import FockRegister, Qudit, Space, fock_basis
 from .state import DensityMatrix, complex_dtype, real_dtype, tensor
+from .superop import apply_superop, dephasing_superop, kraus_to_superop, memory_decay_superop
 
 __all__ = [
     "BELL_STATES",
@@ -51,6 +52,7 @@ __all__ = [
     "Qudit",
     "Space",
     "amplitude_damping",
+    "apply_superop",
     "annihilation",
     "apply_loss",
     "beam_splitter_unitary",
@@ -61,17 +63,20 @@ __all__ = [
     "concurrence",
     "creation",
     "dephasing",
+    "dephasing_superop",
     "depolarizing",
     "extend_register",
     "fidelity",
     "fock_basis",
     "kraus_channel",
+    "kraus_to_superop",
     "lift_unitary",
     "log_negativity",
     "loss_kraus",
     "matrix_function",
     "merge_registers",
     "memory_decay",
+    "memory_decay_superop",
     "negativity",
     "number",
     "occupation",
@@ -80,6 +85,7 @@ __all__ = [
     "purity",
     "real_dtype",
     "register_embedding",
+    "split_modes",
     "tensor",
     "trace_distance",
     "von_neumann_entropy",

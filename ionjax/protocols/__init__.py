@@ -1,0 +1,7 @@
+"""Protocols: components composed into heralded links, returning a :class:`LinkResult`."""
+
+from .heralded import LinkStructure, link_structure, node_state, path_transmission, pattern_weights, simulate
+from .result import LinkResult
+
+__all__ = ["LinkResult", "LinkStructure", "link_structure", "node_state", "path_transmission", "pattern_weights",
+           "simulate"]
