@@ -10,7 +10,8 @@ The density-matrix engine lives in :mod:`ionjax.core` (its names are re-exported
 here), the physical building blocks in :mod:`ionjax.components`.
 """
 
-from . import components
+from . import components, presets
+from .budget import error_budget
 from .config import Link, load_link
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
@@ -24,6 +25,8 @@ __all__ = [
     "Link",
     "LinkResult",
     "components",
+    "error_budget",
+    "presets",
     "load_link",
     "simulate",
     *_core_all,

@@ -1,4 +1,4 @@
-"""``ionjax demo``: a worked example with real computed numbers."""
+"""``ionjax demo``: the IonQ/Duke-style Ba+ preset, its result table and error budget."""
 
 from __future__ import annotations
 
@@ -6,31 +6,24 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run a worked example and print its results")
+    p = sub.add_parser("demo", help="simulate the IonQ-style Ba+ link and print its error budget")
+    p.add_argument("--preset", default="ionq_ba", help="preset to run (default ionq_ba)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
+    from ionjax import presets
+    from ionjax.budget import format_budget
+    from ionjax.cli.simulate_cmd import format_result
+    from ionjax.protocols import simulate
 
-    import ionjax as ij
-
-    space = ij.Space(ij.Qudit("ion_a"), ij.Qudit("ion_b"))
-    bell = ij.DensityMatrix.from_ket(ij.bell_state("phi+"), space)
-    t2_s = 0.5
-
-    @jax.jit
-    def after_wait(t_s):
-        rho = bell.apply_kraus(ij.memory_decay(t_s, 10.0, t2_s), on="ion_a")
-        rho = rho.apply_kraus(ij.memory_decay(t_s, 10.0, t2_s), on="ion_b")
-        return ij.fidelity(rho, ij.bell_state("phi+")), ij.concurrence(rho)
-
-    waits = jnp.array([0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0])
-    fids, concs = jax.vmap(after_wait)(waits)
-    print("Bell pair Phi+ stored in two ion memories (T1 = 10 s, T2 = 0.5 s each)")
-    print(f"{'wait (s)':>10} {'fidelity':>10} {'concurrence':>12}")
-    for t, f, c in zip(np.asarray(waits), np.asarray(fids), np.asarray(concs)):
-        print(f"{t:10.3f} {f:10.5f} {c:12.5f}")
+    link = presets.get(args.preset)
+    rep = presets.reported(args.preset)
+    res = simulate(link)
+    print(presets.describe(args.preset).splitlines()[0])
+    print()
+    print(format_result(link, res))
+    print(f"  reported             F = {rep.fidelity}, rate {rep.rate_hz} Hz  [{rep.citation}]")
+    print()
+    print(format_budget(link))
     return 0
