@@ -20,7 +20,7 @@ from typing import Any, Callable
 from .config import Link, load_link
 from .errors import ConfigError
 
-__all__ = ["get", "names", "reported", "describe", "as_dict", "Reported"]
+__all__ = ["get", "names", "reported", "describe", "as_dict", "compare", "Reported"]
 
 
 @dataclass(frozen=True)
@@ -228,3 +228,41 @@ def describe(name: str) -> str:
     """The preset's docstring (source and setting)."""
     _check(name)
     return (_PRESETS[name].__doc__ or "").strip()
+
+
+def compare(name: str) -> str:
+    """Paper vs ionjax for a preset, with its error budget, as text.
+
+    Where the fidelity differs from the paper's by more than its uncertainty plus 0.02,
+    the text says so and names the dominant imperfection of the model.
+    """
+    from .budget import error_budget, format_budget
+    from .protocols import simulate
+
+    link = get(name)
+    rep = reported(name)
+    res = simulate(link)
+    f, p, r = float(res.fidelity), float(res.success_probability), float(res.rate_hz)
+
+    def row(label: str, paper: float | None, ours: float, fmt: str) -> str:
+        paper_s = "not reported" if paper is None else format(paper, fmt)
+        return f"  {label:<22} {paper_s:>14} {format(ours, fmt):>14}"
+
+    lines = [f"{name}: {rep.citation}", f"  {'':<22} {'paper':>14} {'ionjax':>14}",
+             row("fidelity", rep.fidelity, f, ".4f"),
+             row("success probability", rep.success_probability, p, ".3e"),
+             row("rate (Hz)", rep.rate_hz, r, ".4g")]
+    if rep.fidelity is not None:
+        tol = (rep.fidelity_uncertainty or 0.0) + 0.02
+        diff = f - rep.fidelity
+        if abs(diff) > tol:
+            top = error_budget(link)[0]
+            lines.append(f"  fidelity differs by {diff:+.3f} (more than the paper's uncertainty + 0.02 = {tol:.3f}): "
+                         f"the model's assumed values (marked in the preset) do not capture the experiment; its "
+                         f"dominant imperfection is {top.name!r}.")
+        else:
+            lines.append(f"  fidelity agrees within the paper's uncertainty + 0.02 ({diff:+.3f}).")
+    lines.append(f"  notes: {rep.notes}")
+    lines.append("")
+    lines.append(format_budget(link))
+    return "\n".join(lines)

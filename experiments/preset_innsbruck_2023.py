@@ -1,0 +1,13 @@
+"""Paper vs ionjax for the innsbruck_2023 preset: fidelity, success probability, rate, and the error budget.
+
+Run: python experiments/preset_innsbruck_2023.py
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import ionjax as ij  # noqa: E402
+
+if __name__ == "__main__":
+    print(ij.presets.compare("innsbruck_2023"))
