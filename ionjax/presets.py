@@ -14,8 +14,9 @@ success probability and fidelity with physically plausible values.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .config import Link, load_link
 from .errors import ConfigError

@@ -47,7 +47,9 @@ def _embed(state: DensityMatrix, pos: int, new_sub: FockRegister, idx_map: np.nd
     return state._from_tensor(out, new_space)
 
 
-def extend_register(state: DensityMatrix, register: str, new_modes: tuple[str, ...], n_max: int | None = None) -> DensityMatrix:
+def extend_register(
+    state: DensityMatrix, register: str, new_modes: tuple[str, ...], n_max: int | None = None
+) -> DensityMatrix:
     """Add empty modes ``new_modes`` to ``register`` (optionally raising its bound to ``n_max``)."""
     pos = state.space.index(register)
     reg = state.space.subsystems[pos]
