@@ -13,7 +13,7 @@ import numpy as np
 from .config import Link
 from .protocols import simulate
 
-__all__ = ["IMPERFECTIONS", "BudgetLine", "error_budget", "format_budget"]
+__all__ = ["IMPERFECTIONS", "BudgetLine", "error_budget", "format_budget", "format_scan", "knob_scan"]
 
 #: name -> {dotted key: ideal value}
 IMPERFECTIONS: dict[str, dict[str, float]] = {
@@ -83,4 +83,34 @@ def format_budget(link: Link, lines: list[BudgetLine] | None = None) -> str:
            f"  {'imperfection':<26} {'fidelity':>9} {'gain':>9} {'success prob':>13}"]
     for b in lines:
         out.append(f"  {b.name:<26} {b.fidelity:9.4f} {b.gain:+9.4f} {b.success_probability:13.4e}")
+    return "\n".join(out)
+
+
+def knob_scan(link: Link, key: str, values) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """Fidelity, success probability and rate as one knob (dotted ``key``) runs over ``values``.
+
+    One compiled, ``vmap``-batched call. Returns ``{"values", "fidelity", "success_probability", "rate_hz"}``.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from .protocols.heralded import _simulate
+
+    vals = jnp.asarray(values, dtype=jnp.result_type(link.get(key.replace("nodes.", "node_a."))))
+
+    @jax.jit
+    def run(v):  # noqa: ANN001, ANN202
+        r = _simulate(link.set({key: v}))
+        return r.fidelity, r.success_probability, r.rate_hz
+
+    f, p, r = jax.vmap(run)(vals)
+    return {"values": np.asarray(vals), "fidelity": np.asarray(f), "success_probability": np.asarray(p),
+            "rate_hz": np.asarray(r)}
+
+
+def format_scan(scan: dict[str, np.ndarray], key: str) -> str:
+    """A knob scan as a text table."""
+    out = [f"  {key:>34} {'fidelity':>9} {'success prob':>13} {'rate (Hz)':>11}"]
+    for v, f, p, r in zip(scan["values"], scan["fidelity"], scan["success_probability"], scan["rate_hz"]):
+        out.append(f"  {v:34.4g} {f:9.4f} {p:13.4e} {r:11.4g}")
     return "\n".join(out)
