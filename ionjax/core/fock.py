@@ -18,7 +18,7 @@ Conventions:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +46,7 @@ def _reg(reg: FockRegister) -> FockRegister:
     return reg
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lower_index(n_modes: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
     """For each mode k and basis state t: index of t - e_k (or -1) and sqrt(t_k)."""
     basis = fock_basis(n_modes, n_max)
@@ -94,7 +94,7 @@ def occupation(reg: FockRegister, modes: str | tuple[str, ...] | list[str]) -> n
     return reg.basis[:, cols].sum(axis=1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lift_plan(n_modes: int, n_max: int) -> tuple:
     """Static recursion plan: for block n, input state s = (s - e_j) + one photon in mode j.
 
@@ -168,7 +168,7 @@ def phase_shifter_unitary(phase_rad: jax.Array | float) -> jax.Array:
     return jnp.exp(1j * p).reshape(1, 1).astype(complex_dtype(p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else None))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _loss_plan(n_modes: int, n_max: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For each l = 0..n_max: target index of t - l e_k (or -1) and sqrt(C(t_k, l))."""
     basis = fock_basis(n_modes, n_max)

@@ -20,14 +20,14 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 
 import numpy as np
 
 __all__ = ["Qudit", "FockRegister", "Space", "fock_basis"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def fock_basis(n_modes: int, n_max: int) -> np.ndarray:
     """Occupation tuples of ``n_modes`` modes with total photon number <= ``n_max``.
 
@@ -139,7 +139,7 @@ class FockRegister:
         return table[occupation]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _index_table(n_modes: int, n_max: int) -> dict[tuple[int, ...], int]:
     return {tuple(int(x) for x in row): i for i, row in enumerate(fock_basis(n_modes, n_max))}
 
