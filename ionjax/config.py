@@ -153,11 +153,14 @@ class Link:
             section, leaf = _split_key(key)
             targets = ("node_a", "node_b") if section == "nodes" else (section,)
             for sec in targets:
+                # keep the leaf's dtype (a weakly typed Python float would change the jit cache key)
+                obj = out if sec == "" else getattr(out, sec)
+                old = getattr(obj, leaf)
+                new = jnp.asarray(value, dtype=getattr(old, "dtype", None))
                 if sec == "":
-                    out = dataclasses.replace(out, **{leaf: jnp.asarray(value)})
+                    out = dataclasses.replace(out, **{leaf: new})
                 else:
-                    sub = dataclasses.replace(getattr(out, sec), **{leaf: jnp.asarray(value)})
-                    out = dataclasses.replace(out, **{sec: sub})
+                    out = dataclasses.replace(out, **{sec: dataclasses.replace(obj, **{leaf: new})})
         return out
 
     def numeric_keys(self) -> tuple[str, ...]:

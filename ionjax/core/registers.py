@@ -123,7 +123,7 @@ def _split_plan(reg: FockRegister, src: tuple[int, ...], dst: tuple[int, ...]) -
                         rows.append((i, j, ui, uj, ci * cj, (si + sj) / 2.0, mi))
     arr = np.array(rows, dtype=float).reshape(-1, 7)
     plan = (arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64),
-            arr[:, 3].astype(np.int64), arr[:, 4], arr[:, 5], arr[:, 6])
+            arr[:, 3].astype(np.int64), arr[:, 4], arr[:, 5], arr[:, 6].astype(np.int64))
     _SPLIT_CACHE[key] = plan
     return plan
 
@@ -155,7 +155,11 @@ def split_modes(state: DensityMatrix, register: str, modes: tuple[str, ...], int
     bsh = len(state.batch_shape)
     n = len(state.space)
     t = jnp.moveaxis(state._tensor(), (bsh + pos, bsh + n + pos), (-2, -1))
-    w = coef * k ** a * (1.0 - k) ** b
+    # integer exponents of (1 - k) keep d/dk finite at k = 1; the half-integer powers of k belong to
+    # coherences no detector sees, and the double `where` keeps their gradient finite at k = 0
+    pos_k = k > 0
+    k_pow = jnp.where(pos_k, jnp.where(pos_k, k, 1.0) ** a, (a == 0).astype(k.dtype))
+    w = coef * k_pow * (1.0 - k) ** b
     vals = t[..., sr, sc] * w.astype(t.dtype)
     out = jnp.zeros_like(t).at[..., dr, dc].add(vals)
     out = jnp.moveaxis(out, (-2, -1), (bsh + pos, bsh + n + pos))
