@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .state import complex_dtype
+from .state import _sqrt0, complex_dtype
 
 __all__ = [
     "dephasing",
@@ -53,11 +53,13 @@ def check_probability(name: str, value: Any, lo: float = 0.0, hi: float = 1.0) -
 
 
 def _cd(*xs: Any) -> Any:
-    for x in xs:
-        x = jnp.asarray(x)
-        if jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.complexfloating):
-            return complex_dtype(x.dtype)
-    return complex_dtype()
+    """Complex dtype for Kraus operators built from ``xs``: the promoted precision of the floating
+    arguments (Python floats are weak, so ``pauli_channel(0.0, 0.0, float32 p)`` is complex64)."""
+    arrs = [jnp.asarray(x) for x in xs]
+    arrs = [a for a in arrs if jnp.issubdtype(a.dtype, jnp.inexact)]
+    if not arrs:
+        return complex_dtype()
+    return complex_dtype(jnp.result_type(*arrs))
 
 
 def dephasing(p: Any) -> jax.Array:
@@ -78,10 +80,11 @@ def depolarizing(p: Any, dim: int = 2) -> jax.Array:
     w = np.exp(2j * np.pi / d)
     shift = np.roll(np.eye(d), 1, axis=0)
     clock = np.diag(w ** np.arange(d))
-    ops = np.stack([np.linalg.matrix_power(shift, a) @ np.linalg.matrix_power(clock, b) for a in range(d) for b in range(d)])
+    mp = np.linalg.matrix_power
+    ops = np.stack([mp(shift, a) @ mp(clock, b) for a in range(d) for b in range(d)])
     # rho -> (1 - p + p/d^2) rho + p/d^2 sum_{(a,b) != 0} W rho W^dag
-    c0 = jnp.sqrt(1.0 - p + p / d**2)
-    c = jnp.sqrt(p / d**2)
+    c0 = _sqrt0(1.0 - p + p / d**2)
+    c = _sqrt0(p / d**2)
     coefs = jnp.concatenate([c0[None], jnp.broadcast_to(c, (d * d - 1,))])
     return coefs.astype(cd)[:, None, None] * jnp.asarray(ops, cd)
 
@@ -92,8 +95,8 @@ def amplitude_damping(gamma: Any) -> jax.Array:
     g = jnp.asarray(gamma)
     cd = _cd(g)
     z = jnp.zeros_like(g)
-    k0 = jnp.stack([jnp.stack([jnp.ones_like(g), z]), jnp.stack([z, jnp.sqrt(1.0 - g)])])
-    k1 = jnp.stack([jnp.stack([z, jnp.sqrt(g)]), jnp.stack([z, z])])
+    k0 = jnp.stack([jnp.stack([jnp.ones_like(g), z]), jnp.stack([z, _sqrt0(1.0 - g)])])
+    k1 = jnp.stack([jnp.stack([z, _sqrt0(g)]), jnp.stack([z, z])])
     return jnp.stack([k0, k1]).astype(cd)
 
 
@@ -109,34 +112,38 @@ def pauli_channel(px: Any, py: Any, pz: Any) -> jax.Array:
     cd = _cd(px, py, pz)
     probs = jnp.stack([1.0 - px - py - pz, px, py, pz])
     ops = jnp.asarray(np.stack([PAULI[k] for k in "IXYZ"]), cd)
-    return jnp.sqrt(jnp.clip(probs, 0.0, None)).astype(cd)[:, None, None] * ops
+    return _sqrt0(probs).astype(cd)[:, None, None] * ops
 
 
 def memory_decay(t_s: Any, t1_s: Any = jnp.inf, t2_s: Any = jnp.inf) -> jax.Array:
     """Qubit memory over a wait ``t_s`` with energy relaxation ``T1`` and coherence time ``T2`` (seconds).
 
     Populations relax to |0> with ``1 - exp(-t/T1)``; coherences decay as ``exp(-t/T2)`` in all
-    (``T2 <= 2 T1`` is required for a physical channel). Infinite times mean no decay.
+    (``T2 <= 2 T1`` is required for a physical channel; a finite ``t2_s > 2 t1_s`` is an error).
+    Infinite times mean no decay: ``t1_s = inf`` no relaxation, ``t2_s = inf`` no pure dephasing
+    (coherences then decay only through relaxation, as ``exp(-t/(2 T1))``).
     Kraus stack ``(3, 2, 2)``: amplitude damping followed by pure dephasing.
     """
     check_probability("t_s", t_s, 0.0, np.inf)
     for name, v in (("t1_s", t1_s), ("t2_s", t2_s)):
         if _is_concrete(v) and np.any(np.asarray(v) <= 0):
             raise ValueError(f"Argument `{name}` must be > 0 (seconds; inf for none), got {np.asarray(v)}.")
-    if _is_concrete(t1_s) and _is_concrete(t2_s) and np.any(np.asarray(t2_s) > 2 * np.asarray(t1_s)):
-        raise ValueError(f"Arguments need `t2_s <= 2 * t1_s` for a physical channel, got T1={t1_s}, T2={t2_s}.")
+    if _is_concrete(t1_s) and _is_concrete(t2_s):
+        t1n, t2n = np.asarray(t1_s, dtype=float), np.asarray(t2_s, dtype=float)
+        if np.any(np.isfinite(t2n) & (t2n > 2 * t1n)):
+            raise ValueError(f"Arguments need `t2_s <= 2 * t1_s` for a physical channel, got T1={t1_s}, T2={t2_s}.")
     t = jnp.asarray(t_s)
-    gamma = 1.0 - jnp.exp(-t / jnp.asarray(t1_s))
-    coh_total = jnp.exp(-t / jnp.asarray(t2_s))
-    coh_ad = jnp.sqrt(1.0 - gamma)
-    lam = jnp.where(coh_ad > 0, coh_total / jnp.where(coh_ad > 0, coh_ad, 1.0), 0.0)  # remaining factor
-    pz = (1.0 - jnp.clip(lam, -1.0, 1.0)) / 2.0
+    inv_t1 = 1.0 / jnp.asarray(t1_s)
+    gamma = -jnp.expm1(-t * inv_t1)
+    # Pure-dephasing factor left after amplitude damping's own exp(-t / 2T1): exp(-t (1/T2 - 1/2T1)) <= 1.
+    lam = jnp.exp(-t * jnp.maximum(1.0 / jnp.asarray(t2_s) - 0.5 * inv_t1, 0.0))
+    pz = (1.0 - lam) / 2.0
     ad = amplitude_damping(gamma)
     cd = ad.dtype
     z = jnp.asarray(PAULI["Z"], cd)
     # K = {sqrt(1-pz) A_i, sqrt(pz) Z A_i}: combine into 4 then drop sqrt(pz) Z A_1 = -sqrt(pz) A_1 (same form)
     a0, a1 = ad[0], ad[1]
-    k = jnp.stack([jnp.sqrt(1.0 - pz).astype(cd) * a0, jnp.sqrt(pz).astype(cd) * (z @ a0), a1])
+    k = jnp.stack([_sqrt0(1.0 - pz).astype(cd) * a0, _sqrt0(pz).astype(cd) * (z @ a0), a1])
     return k
 
 

@@ -18,14 +18,14 @@ Conventions:
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .space import FockRegister, fock_basis
-from .state import DensityMatrix, complex_dtype
+from .state import DensityMatrix, _sqrt0, complex_dtype
 
 __all__ = [
     "annihilation",
@@ -133,15 +133,23 @@ def lift_unitary(reg: FockRegister, u: jax.Array) -> jax.Array:
     if u.shape != (m, m):
         raise ValueError(f"Argument `u` must have shape ({m}, {m}) for register {reg.name!r}, got {tuple(u.shape)}.")
     u = u.astype(complex_dtype(u.dtype))
-    plan, starts = _lift_plan(m, reg.n_max)
+    return _lift(u, m, reg.n_max)
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _lift(u: jax.Array, m: int, n_max: int) -> jax.Array:
+    # Compiled as one program: called eagerly (scripts), the block recursion would otherwise dispatch
+    # and compile dozens of small gathers one by one. Inside an outer jit/vmap/grad it simply inlines.
+    plan, starts = _lift_plan(m, n_max)
     blocks = [jnp.ones((1, 1), u.dtype)]
     prev_block = blocks[0]
-    for lo, hi, j, prev, inv_sqrt, src, fac in plan:
+    for _lo, _hi, j, prev, inv_sqrt, src, fac in plan:
         cols_prev = prev_block[:, prev]  # (B_{n-1}, B_n): U_hat|s - e_j> in block n-1
         padded = jnp.concatenate([cols_prev, jnp.zeros((1, cols_prev.shape[1]), u.dtype)], axis=0)
         gathered = padded[src]  # (m, B_n, B_n): [i, t, s] = (U_hat|s-e_j>)[t - e_i]
         weights = u[:, j]  # (m, B_n): U[i, j(s)]
-        block = jnp.einsum("it,its,is->ts", jnp.asarray(fac, u.real.dtype), gathered, weights) * inv_sqrt
+        block = jnp.einsum("it,its,is->ts", jnp.asarray(fac, u.real.dtype), gathered, weights)
+        block = block * jnp.asarray(inv_sqrt, u.real.dtype)
         blocks.append(block)
         prev_block = block
     return jax.scipy.linalg.block_diag(*blocks)
@@ -165,7 +173,8 @@ def beam_splitter_unitary(reflectivity: jax.Array | float = 0.5, phase_rad: jax.
 def phase_shifter_unitary(phase_rad: jax.Array | float) -> jax.Array:
     """1x1 mode unitary ``exp(i phi)``."""
     p = jnp.asarray(phase_rad)
-    return jnp.exp(1j * p).reshape(1, 1).astype(complex_dtype(p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else None))
+    cd = complex_dtype(p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else None)
+    return jnp.exp(1j * p).reshape(1, 1).astype(cd)
 
 
 @cache
@@ -216,7 +225,6 @@ def apply_loss(state: DensityMatrix, register: str, mode: str, eta: jax.Array | 
     reg = state.space[register]
     reg = _reg(reg)
     k = reg.mode_index(mode)
-    tgt, coef, n, valid = _loss_plan(reg.n_modes, reg.n_max, k)
     eta = jnp.asarray(eta, dtype=jnp.real(state.data).dtype)
     pos = state.space.index(register)
     dims = state.space.dims
@@ -225,8 +233,17 @@ def apply_loss(state: DensityMatrix, register: str, mode: str, eta: jax.Array | 
     nsub = len(dims)
     # Move the register's row/col axes to the end: (..., rest..., D, D)
     t = jnp.moveaxis(t, (b + pos, b + nsub + pos), (-2, -1))
+    out = _loss_last_axes(t, eta, reg.n_modes, reg.n_max, k)
+    out = jnp.moveaxis(out, (-2, -1), (b + pos, b + nsub + pos))
+    return state._from_tensor(out, state.space)
+
+
+@partial(jax.jit, static_argnums=(2, 3, 4))
+def _loss_last_axes(t: jax.Array, eta: jax.Array, n_modes: int, n_max: int, k: int) -> jax.Array:
+    """Loss on mode ``k`` of a register whose row/col axes are the last two of ``t`` (one compiled program)."""
+    tgt, coef, n, valid = _loss_plan(n_modes, n_max, k)
     out = jnp.zeros_like(t)
-    for l in range(reg.n_max + 1):
+    for l in range(n_max + 1):
         ok = valid[l]
         if not ok.any():
             continue
@@ -234,8 +251,17 @@ def apply_loss(state: DensityMatrix, register: str, mode: str, eta: jax.Array | 
         dst = tgt[l, src]
         nn = n[src]
         expo = (nn[:, None] + nn[None, :]) / 2.0 - l
-        w = (coef[l, src][:, None] * coef[l, src][None, :]) * eta ** expo * (1.0 - eta) ** l
+        w = (coef[l, src][:, None] * coef[l, src][None, :]) * _eta_pow(eta, expo) * (1.0 - eta) ** l
         block = t[..., src[:, None], src[None, :]] * w.astype(t.dtype)
         out = out.at[..., dst[:, None], dst[None, :]].add(block)
-    out = jnp.moveaxis(out, (-2, -1), (b + pos, b + nsub + pos))
-    return state._from_tensor(out, state.space)
+    return out
+
+
+def _eta_pow(eta: jax.Array, expo: np.ndarray) -> jax.Array:
+    """``eta ** expo`` for a static array of exponents in {0, 1/2, 1, 3/2, ...}, with finite derivatives at
+    ``eta = 0``: ``eta ** 0`` is the constant 1 and ``eta ** (1/2)`` goes through :func:`_sqrt0`
+    (a plain power gives ``0 * inf = NaN`` there, even for entries that do not matter)."""
+    hi = (expo >= 1).astype(float)
+    half = (expo == 0.5).astype(float)
+    zero = (expo == 0).astype(float)
+    return eta ** np.where(expo >= 1, expo, 1.0) * hi + _sqrt0(eta) * half + zero

@@ -103,7 +103,10 @@ def matrix_function(a: Any, f: Callable, df: Callable) -> jax.Array:
 
 
 def _sqrt_f(w: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.clip(w, 0.0, None))
+    # Eigenvalues below the round-off floor of the spectrum (D * eps * max|w|) are noise around an exact
+    # zero (rank-deficient and pure states); sqrt would blow them up to ~1e-8. Treat them as zero.
+    tol = w.shape[-1] * jnp.finfo(w.dtype).eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True)
+    return jnp.sqrt(jnp.where(w > tol, w, 0.0))
 
 
 def _sqrt_df(w: jax.Array) -> jax.Array:
@@ -134,14 +137,17 @@ def fidelity(rho: Any, sigma: Any) -> jax.Array:
     Args:
         rho: state ``(..., D, D)`` (or a DensityMatrix).
         sigma: state ``(..., D, D)``, or a ket ``(..., D)``, in which case ``<psi|rho|psi>`` is
-            returned exactly (linear in ``rho``).
+            returned exactly (linear in ``rho``). Batch axes broadcast. An array whose last two
+            axes are ``(D, D)`` is read as a density matrix (so a batch of exactly ``D`` kets must be
+            passed one by one, e.g. under ``vmap``).
 
     Returns:
         real ``(...)``.
     """
     r = _data(rho)
     s = _data(sigma)
-    if s.ndim == r.ndim - 1:
+    d = r.shape[-1]
+    if s.ndim >= 1 and s.shape[-1] == d and (s.ndim == 1 or s.shape[-2] != d):
         s = s.astype(r.dtype)
         return jnp.real(jnp.einsum("...i,...ij,...j->...", jnp.conj(s), r, s))
     if s.shape[-2:] != r.shape[-2:]:
@@ -177,7 +183,8 @@ def _xlogx_df(w: jax.Array) -> jax.Array:
 
 def von_neumann_entropy(rho: Any, base: float = 2.0) -> jax.Array:
     """``-Tr rho log rho`` in units of ``log(base)`` (bits by default), real ``(...)``."""
-    return _trace_fun(_xlogx_f, _xlogx_df, _data(rho)) / np.log(base)
+    s = _trace_fun(_xlogx_f, _xlogx_df, _data(rho))
+    return s / jnp.log(jnp.asarray(base, s.dtype))
 
 
 def _abs_f(w: jax.Array) -> jax.Array:

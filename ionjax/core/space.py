@@ -41,20 +41,17 @@ def fock_basis(n_modes: int, n_max: int) -> np.ndarray:
         raise ValueError(f"Argument `n_max` must be >= 0, got {n_max}.")
     rows: list[tuple[int, ...]] = []
     for n in range(n_max + 1):
-        block = []
-
-        def rec(prefix: tuple[int, ...], left: int, modes_left: int) -> None:
-            if modes_left == 1:
-                block.append(prefix + (left,))
-                return
-            for k in range(left, -1, -1):
-                rec(prefix + (k,), left - k, modes_left - 1)
-
-        rec((), n, n_modes)
-        rows.extend(block)
+        rows.extend(_occupations(n, n_modes))
     out = np.array(rows, dtype=np.int64).reshape(len(rows), n_modes)
     out.setflags(write=False)
     return out
+
+
+def _occupations(n: int, n_modes: int) -> list[tuple[int, ...]]:
+    """All occupation tuples of ``n_modes`` modes with total exactly ``n``, reverse-lexicographic."""
+    if n_modes == 1:
+        return [(n,)]
+    return [(k,) + rest for k in range(n, -1, -1) for rest in _occupations(n - k, n_modes - 1)]
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,7 @@ class DensityMatrix:
     def _sandwich(self, ops: jax.Array, idx: tuple[int, ...], kraus_batch: tuple[int, ...]) -> DensityMatrix:
         n = len(self.space)
         dims_on = tuple(self.space.dims[i] for i in idx)
-        ops = ops.astype(jnp.result_type(ops.dtype, self.data.dtype))
+        ops = ops.astype(_work_dtype(ops.dtype, self.data.dtype))
         k = ops.shape[-3]
         ops_t = ops.reshape(ops.shape[:-2] + dims_on + dims_on)
         rows = list(range(n))
@@ -246,6 +246,10 @@ class DensityMatrix:
         cols = list(range(n, 2 * n))
         for i in idx:
             cols[i] = rows[i] if diagonal else cols[i]
+        rest = [j for j in range(n) if j not in idx]
+        if not keep_rest:  # Tr(E rho): the other subsystems are traced out too
+            for j in rest:
+                cols[j] = rows[j]
         rho_sub = [...] + rows + cols
         if diagonal:
             e_t = effect.reshape(effect.shape[:-1] + dims_on)
@@ -254,9 +258,8 @@ class DensityMatrix:
             e_t = effect.reshape(effect.shape[:-2] + dims_on + dims_on)
             # Tr(E rho) = sum E_{ab} rho_{ba}: E's row index is rho's column index.
             e_sub = [...] + [cols[i] for i in idx] + [rows[i] for i in idx]
-        rest = [j for j in range(n) if j not in idx]
         out_sub = [...] + ([rows[j] for j in rest] + [cols[j] for j in rest] if keep_rest else [])
-        out = jnp.einsum(e_t.astype(jnp.result_type(e_t.dtype, self.data.dtype)), e_sub, self._tensor(), rho_sub, out_sub)
+        out = jnp.einsum(e_t.astype(_work_dtype(e_t.dtype, self.data.dtype)), e_sub, self._tensor(), rho_sub, out_sub)
         if not keep_rest:
             return out
         d_rest = int(np.prod([self.space.dims[j] for j in rest])) if rest else 1
@@ -333,6 +336,38 @@ def tensor(*states: DensityMatrix) -> DensityMatrix:
         shape = data.shape[:-4] + (space.dim, space.dim)
         out = DensityMatrix(data.reshape(shape), space)
     return out
+
+
+@jax.custom_jvp
+def _sqrt0(x: jax.Array) -> jax.Array:
+    """``sqrt(max(x, 0))`` whose derivative is taken as 0 (not infinite) where ``x <= 0``.
+
+    A Kraus operator ``sqrt(p) M`` enters the channel as ``p M rho M^dag``; with the plain square root
+    the chain rule gives ``0 * inf = NaN`` at ``p = 0`` -- even when ``p`` is held at 0 and does not
+    change at all (``memory_decay`` with ``t1_s = inf``). Exact wherever ``x > 0``; at ``x = 0``
+    the gradient is finite (it drops the one-sided term from that Kraus operator; use
+    :mod:`ionjax.core.superop` for exact gradients at the ideal point).
+    """
+    return jnp.sqrt(jnp.clip(x, 0.0, None))
+
+
+@_sqrt0.defjvp
+def _sqrt0_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (dx,) = primals, tangents
+    y = jnp.sqrt(jnp.clip(x, 0.0, None))
+    pos = x > 0
+    return y, jnp.where(pos, 0.5 / jnp.where(pos, y, 1.0), 0.0) * dx
+
+
+def _work_dtype(op_dtype: Any, data_dtype: Any) -> Any:
+    """dtype in which an operator meets a state: the promoted type, but a single-precision state stays
+    single precision (numpy constants such as ``PAULI`` or ``number(reg, m)`` are float64/complex128 and
+    would otherwise silently turn a complex64 state into complex128)."""
+    dt = jnp.result_type(op_dtype, data_dtype)
+    data_dtype = jnp.dtype(data_dtype)
+    if jnp.issubdtype(data_dtype, jnp.inexact) and jnp.finfo(data_dtype).bits <= 32 and jnp.finfo(dt).bits > 32:
+        return jnp.dtype(jnp.complex64) if jnp.issubdtype(dt, jnp.complexfloating) else jnp.dtype(jnp.float32)
+    return dt
 
 
 def _safe(p: jax.Array) -> jax.Array:

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .state import DensityMatrix
+from .state import DensityMatrix, _work_dtype
 
 __all__ = ["apply_superop", "dephasing_superop", "memory_decay_superop", "kraus_to_superop"]
 
@@ -29,7 +29,7 @@ def apply_superop(state: DensityMatrix, superop: Any, on: str | tuple[str, ...])
     if s.shape != (d, d, d, d):
         raise ValueError(f"Argument `superop` must have shape {(d, d, d, d)} to act on {on}, got {tuple(s.shape)}.")
     dims_on = tuple(state.space.dims[i] for i in idx)
-    s = s.reshape(dims_on * 4).astype(jnp.result_type(s.dtype, state.data.dtype))
+    s = s.reshape(dims_on * 4).astype(_work_dtype(s.dtype, state.data.dtype))
     n = len(state.space)
     rows, cols = list(range(n)), list(range(n, 2 * n))
     new_rows, new_cols = list(rows), list(cols)
@@ -53,10 +53,13 @@ def dephasing_superop(p: Any) -> jax.Array:
 
 def memory_decay_superop(t_s: Any, t1_s: Any = jnp.inf, t2_s: Any = jnp.inf) -> jax.Array:
     """Qubit memory over ``t_s``: populations relax to |0> with ``1 - exp(-t/T1)``, coherences decay as
-    ``exp(-t/T2)``. The same channel as :func:`ionjax.core.memory_decay`, with finite gradients at ``t = 0``."""
+    ``exp(-t/T2)`` (at most ``exp(-t/(2 T1))``: ``t2_s = inf`` is T1-limited). The same channel as
+    :func:`ionjax.core.memory_decay`, with finite gradients at ``t = 0``."""
     t = jnp.asarray(t_s)
-    gamma = -jnp.expm1(-t / jnp.asarray(t1_s))
-    coh = jnp.exp(-t / jnp.asarray(t2_s))
+    inv_t1 = 1.0 / jnp.asarray(t1_s)
+    gamma = -jnp.expm1(-t * inv_t1)
+    # Coherences can decay no slower than relaxation allows (T2 <= 2 T1): t2_s = inf means T1-limited.
+    coh = jnp.exp(-t * jnp.maximum(1.0 / jnp.asarray(t2_s), 0.5 * inv_t1))
     z = jnp.zeros_like(gamma)
     s = jnp.zeros((2, 2, 2, 2), dtype=jnp.result_type(gamma, coh))
     s = s.at[0, 0, 0, 0].set(1.0 + z).at[0, 0, 1, 1].set(gamma).at[1, 1, 1, 1].set(1.0 - gamma)
