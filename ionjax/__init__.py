@@ -10,18 +10,45 @@ The density-matrix engine lives in :mod:`ionjax.core` (its names are re-exported
 here), the physical building blocks in :mod:`ionjax.components`.
 """
 
-from . import components, presets
+from . import components, network, presets
 from .budget import error_budget
 from .config import Link, load_link
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
 from .errors import ConfigError
+from .network import (
+    ChainResult,
+    ElementaryLink,
+    GHZResult,
+    RemoteGateResult,
+    bbpssw,
+    dejmps,
+    entanglement_swap,
+    ghz,
+    load_network,
+    remote_gate,
+    repeater_chain,
+    run_network,
+)
 from .protocols import LinkResult, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChainResult",
     "ConfigError",
+    "ElementaryLink",
+    "GHZResult",
+    "RemoteGateResult",
+    "bbpssw",
+    "dejmps",
+    "entanglement_swap",
+    "ghz",
+    "load_network",
+    "network",
+    "remote_gate",
+    "repeater_chain",
+    "run_network",
     "Link",
     "LinkResult",
     "components",
