@@ -1,6 +1,19 @@
-"""Physical building blocks: sources, fiber, optics, detectors. Each is a small pure function, unaware of protocols."""
+"""Physical building blocks: species, sources, collection, optics, fiber, detectors, analyzers, memory, Lindblad.
+
+Each is a small pure function (or frozen dataclass) turning physical numbers into
+operators or probabilities, unaware of which protocol uses it.
+"""
 
 from .analyzers import BellStateAnalyzer, bell_state_analyzer
+from .collection import (
+    DIPOLES,
+    CollectedFractions,
+    collected_fractions,
+    collected_ion_photon_state,
+    collected_polarization,
+    collection_efficiency_from_na,
+    ion_photon_fidelity_from_na,
+)
 from .detectors import (
     dark_click_probability,
     pnr_count_probabilities,
@@ -8,7 +21,43 @@ from .detectors import (
     threshold_outcomes,
     window_acceptance,
 )
-from .fiber import SPEED_OF_LIGHT_IN_FIBER_KM_PER_S, fiber_latency_s, fiber_transmission, herald_wait_s
+from .fiber import (
+    SPEED_OF_LIGHT_IN_FIBER_KM_PER_S,
+    Compensation,
+    apply_fiber_loss,
+    apply_phase_noise,
+    birefringence_unitary,
+    compensate,
+    fiber_latency_s,
+    fiber_transmission,
+    herald_wait_s,
+    scale_register_coherences,
+)
+from .frequency import coincidence_amplitudes, frequency_heralded_phase_rad, frequency_phase_coherence
+from .lindblad import (
+    PULSE_SHAPES,
+    ExcitationEmission,
+    excitation_emission,
+    lindblad_evolve,
+    lindblad_evolve_piecewise,
+    lindblad_ode,
+    liouvillian,
+    multi_photon_probability,
+)
+from .memory import memory_wait
+from .optics import (
+    apply_optics,
+    beam_splitter,
+    embed_unitary,
+    half_wave_plate,
+    mode_unitary,
+    phase_shifter,
+    polarizing_beam_splitter,
+    quarter_wave_plate,
+    rotator,
+    wave_plate,
+)
+from .povm import DetectorEffects, detector_counts, detector_effects, pattern_effect
 from .sources import (
     ENCODING_MODES,
     PERP_SUFFIX,
@@ -19,25 +68,70 @@ from .sources import (
     ion_photon_state,
     time_bin_state,
 )
+from .species import SPECIES, SPEED_OF_LIGHT_M_PER_S, Species, Transition, get_species
 
 __all__ = [
+    "DIPOLES",
     "ENCODING_MODES",
     "PERP_SUFFIX",
+    "PULSE_SHAPES",
+    "SPECIES",
     "SPEED_OF_LIGHT_IN_FIBER_KM_PER_S",
+    "SPEED_OF_LIGHT_M_PER_S",
     "BellStateAnalyzer",
+    "CollectedFractions",
+    "Compensation",
+    "DetectorEffects",
+    "ExcitationEmission",
+    "Species",
+    "Transition",
     "apply_emission_loss",
+    "apply_fiber_loss",
     "apply_ion_photon_fidelity",
     "apply_mode_mismatch",
+    "apply_optics",
+    "apply_phase_noise",
+    "beam_splitter",
     "bell_state_analyzer",
+    "birefringence_unitary",
     "bright_state_source",
+    "coincidence_amplitudes",
+    "collected_fractions",
+    "collected_ion_photon_state",
+    "collected_polarization",
+    "collection_efficiency_from_na",
+    "compensate",
     "dark_click_probability",
+    "detector_counts",
+    "detector_effects",
+    "embed_unitary",
+    "excitation_emission",
     "fiber_latency_s",
     "fiber_transmission",
+    "frequency_heralded_phase_rad",
+    "frequency_phase_coherence",
+    "get_species",
+    "half_wave_plate",
     "herald_wait_s",
+    "ion_photon_fidelity_from_na",
     "ion_photon_state",
+    "lindblad_evolve",
+    "lindblad_evolve_piecewise",
+    "lindblad_ode",
+    "liouvillian",
+    "memory_wait",
+    "mode_unitary",
+    "multi_photon_probability",
+    "pattern_effect",
+    "phase_shifter",
     "pnr_count_probabilities",
+    "polarizing_beam_splitter",
+    "quarter_wave_plate",
+    "rotator",
+    "scale_register_coherences",
     "threshold_no_click",
     "threshold_outcomes",
     "time_bin_state",
+    "wave_plate",
     "window_acceptance",
 ]

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.channels import check_probability
+from ._validate import check_range
 
 __all__ = [
     "dark_click_probability",
@@ -41,7 +42,8 @@ def dark_click_probability(dark_count_rate_hz: Any, window_ns: Any) -> jax.Array
 def window_acceptance(window_ns: Any, photon_lifetime_ns: Any) -> jax.Array:
     """Fraction of an exponential wavepacket (lifetime ``tau``) inside a window from emission: ``1 - exp(-W/tau)``."""
     check_probability("window_ns", window_ns, 0.0, float("inf"))
-    check_probability("photon_lifetime_ns", photon_lifetime_ns, 0.0, float("inf"))
+    check_range("photon_lifetime_ns", photon_lifetime_ns, 0.0, float("inf"), lo_open=True,
+                fix="A wavepacket's 1/e time is > 0 ns (about the P-level lifetime, e.g. 8 ns).")
     return -jnp.expm1(-jnp.asarray(window_ns) / jnp.asarray(photon_lifetime_ns))
 
 

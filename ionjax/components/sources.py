@@ -12,6 +12,11 @@ encoding           modes                ideal state
 ``frequency``      ``("f0", "f1")``     ``(|0>|w0> + |1>|w1>)/sqrt2``
 ``single_photon``  ``("x",)``           ``sqrt(1-p)|0>|vac> + sqrt(p)|1>|1>``
 =================  ===================  ===========================================
+
+Frequency encoding: :func:`frequency_heralded_phase_rad` and :func:`frequency_phase_coherence`
+(defined in :mod:`ionjax.components.frequency`, re-exported here) give the detection-time
+phase of a two-photon herald and what timing jitter leaves of it. A physical polarization
+source (collection-optics mixing) is :func:`ionjax.components.collected_ion_photon_state`.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ from ..core.registers import extend_register, split_modes
 from ..core.space import FockRegister, Qudit, Space
 from ..core.state import DensityMatrix, complex_dtype
 from ..core.superop import apply_superop, dephasing_superop
+from .frequency import frequency_heralded_phase_rad, frequency_phase_coherence
 
 __all__ = [
+    "frequency_heralded_phase_rad",
+    "frequency_phase_coherence",
     "ENCODING_MODES",
     "ion_photon_state",
     "time_bin_state",
