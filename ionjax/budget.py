@@ -25,6 +25,7 @@ IMPERFECTIONS: dict[str, dict[str, float]] = {
     "optical phase noise": {"interference.phase_noise_rad": 0.0},
     "time-bin pulse error": {"nodes.time_bin_pulse_error": 0.0},
     "detector timing jitter": {"detection.timing_jitter_ps": 0.0},
+    "photon frequency offset": {"interference.frequency_offset_hz": 0.0},
 }
 
 
@@ -43,7 +44,7 @@ def _applies(link: Link, name: str) -> bool:
         return link.protocol == "single_photon"
     if name == "time-bin pulse error":
         return link.encoding == "time_bin"
-    if name == "detector timing jitter":
+    if name in ("detector timing jitter", "photon frequency offset"):
         return link.encoding == "frequency"
     return True
 

@@ -51,7 +51,8 @@ _DETECTION_KEYS = {
 _INTERFERENCE_KEYS = {
     "mode_overlap": (1.0, 0.0, 1.0, False, "M = |<xi_a|xi_b>|^2 of the two photons' wavepackets"),
     "phase_noise_rad": (0.0, 0.0, INF, False, "single_photon: rms optical phase difference, rad"),
-    "frequency_separation_hz": (12.6e9, 0.0, INF, False, "frequency encoding: photon frequency difference, Hz"),
+    "frequency_offset_hz": (0.0, 0.0, INF, False,
+                            "frequency encoding: difference between the two nodes' photon frequencies, Hz"),
 }
 _TOP_KEYS = {
     "attempt_rate_hz": (1.0e6, 0.0, INF, True, "entanglement attempts per second, Hz"),
@@ -113,7 +114,7 @@ class InterferenceParams:
 
     mode_overlap: jax.Array
     phase_noise_rad: jax.Array
-    frequency_separation_hz: jax.Array
+    frequency_offset_hz: jax.Array
 
 
 @jax.tree_util.register_dataclass

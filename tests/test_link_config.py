@@ -32,7 +32,7 @@ DESIGN_DEFAULTS = {
 EXTRA_DEFAULTS = {
     "node_a.time_bin_pulse_error": 0.0,  # an ideal pi pulse
     "detection.timing_jitter_ps": 0.0,
-    "interference.frequency_separation_hz": 12.6e9,
+    "interference.frequency_offset_hz": 0.0,
 }
 
 LINK_TOML = """\
@@ -300,7 +300,7 @@ def test_validate_catches_out_of_range_set():
     {"protocol": "single_photon", "node_a": {"excitation_probability": 0.1},
      "interference": {"phase_noise_rad": 0.2}, "detection": {"kind": "pnr"}},
     {"encoding": "frequency", "detection": {"timing_jitter_ps": 4.0},
-     "interference": {"frequency_separation_hz": 1e10}},
+     "interference": {"frequency_offset_hz": 1e10}},
 ])
 def test_to_dict_round_trip(config):
     link = ij.load_link(config)

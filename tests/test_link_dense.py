@@ -291,7 +291,7 @@ def dense_simulate(link):
             w += pa * pb * prod
         rho = np.einsum("bin,n,bjn->ij", psi, w, psi.conj())
         if enc == "frequency":  # residual Gaussian phase on ion A, rms 2 pi df sqrt2 sigma_t
-            rms = 2 * np.pi * v["interference.frequency_separation_hz"] * math.sqrt(2.0) \
+            rms = 2 * np.pi * v["interference.frequency_offset_hz"] * math.sqrt(2.0) \
                 * v["detection.timing_jitter_ps"] * 1e-12
             phis, ws = gauss_hermite_phases(rms)
             rotations = [np.kron(np.diag([1.0, np.exp(1j * ph)]), I2) for ph in phis]
@@ -333,7 +333,7 @@ def _point(rng, protocol, encoding, kind, multi_photon):
                       "window_ns": u(10.0, 60.0), "timing_jitter_ps": u(1.0, 8.0) if encoding == "frequency" else 0.0},
         "interference": {"mode_overlap": u(0.5, 0.98),
                          "phase_noise_rad": u(0.05, 0.6) if protocol == "single_photon" else 0.0,
-                         "frequency_separation_hz": u(5e9, 15e9)},
+                         "frequency_offset_hz": u(5e9, 15e9)},
     }
     if protocol == "two_photon":
         d["encoding"] = encoding

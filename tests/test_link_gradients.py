@@ -24,7 +24,7 @@ INTERIOR = {
                "excitation_probability": 0.7, "ion_photon_fidelity": 0.93, "multi_photon_probability": 0.06,
                "photon_lifetime_ns": 12.0, "qubit_t2_s": 3e-4, "time_bin_pulse_error": -0.06},
     "detection": {"efficiency": 0.75, "dark_count_rate_hz": 5e4, "window_ns": 25.0, "timing_jitter_ps": 3.0},
-    "interference": {"mode_overlap": 0.85, "phase_noise_rad": 0.3, "frequency_separation_hz": 1.0e10},
+    "interference": {"mode_overlap": 0.85, "phase_noise_rad": 0.3, "frequency_offset_hz": 1.0e10},
 }
 
 IDEAL_NODE = {"collection_efficiency": 1.0, "fiber_length_km": 0.0, "fiber_attenuation_db_per_km": 0.0,
@@ -104,7 +104,7 @@ def test_gradients_sensitive_leaves(protocol, encoding, kind):
         assert abs(dfid[k]) > 0, k
     assert dfid["attempt_rate_hz"] == 0.0 and dsucc["attempt_rate_hz"] == 0.0
     assert dsucc["node_a.collection_efficiency"] > 0 and dsucc["detection.efficiency"] > 0
-    ignored = ["detection.timing_jitter_ps", "interference.frequency_separation_hz"]
+    ignored = ["detection.timing_jitter_ps", "interference.frequency_offset_hz"]
     if protocol == "two_photon":
         ignored.append("interference.phase_noise_rad")
     if encoding != "time_bin":

@@ -111,8 +111,14 @@ def test_frequency_encoding_success_and_jitter():
     assert _f(res.success_probability) == pytest.approx(0.3 * 0.2 / 4, rel=1e-12)
     assert _f(res.fidelity) == pytest.approx(1.0, abs=1e-12)
     assert res.pattern_names == ("c+d",) and res.pattern_targets == ("psi-",)
-    df, sigma_ps = 12.6e9, 7.0
+    # identical nodes: the colour splitting's phase is common to |01> and |10>; jitter changes nothing
+    sigma_ps = 7.0
     res = ij.simulate(_link(encoding="frequency", detection={"timing_jitter_ps": sigma_ps}))
+    assert _f(res.fidelity) == pytest.approx(1.0, abs=1e-12)
+    # a node-to-node frequency offset df leaves a phase 2 pi df (t_c - t_d), known up to the jitter
+    df = 2.0e10
+    res = ij.simulate(_link(encoding="frequency", detection={"timing_jitter_ps": sigma_ps},
+                            interference={"frequency_offset_hz": df}))
     coherence = math.exp(-((2 * math.pi * df * sigma_ps * 1e-12) ** 2))
     assert _f(res.fidelity) == pytest.approx((1 + coherence) / 2, abs=1e-12)
     assert _f(res.success_probability) == pytest.approx(0.3 * 0.2 / 4, rel=1e-12)

@@ -48,6 +48,7 @@ import numpy as np
 from ..components.analyzers import BellStateAnalyzer, bell_state_analyzer
 from ..components.detectors import dark_click_probability, pnr_count_probabilities, window_acceptance
 from ..components.fiber import fiber_transmission, herald_wait_s
+from ..components.frequency import frequency_phase_coherence
 from ..components.sources import (
     PERP_SUFFIX,
     apply_emission_loss,
@@ -298,15 +299,15 @@ def _poly_mul(a: tuple, b: tuple) -> tuple:
     return a[0] * b[0], a[0] * b[1] + a[1] * b[0], a[0] * b[2] + a[1] * b[1] + a[2] * b[0]
 
 
-def _class_weights(link: Link, st: LinkStructure, classes: np.ndarray) -> jax.Array:
-    """``w[p, u]``: weight of accepted pattern ``p`` on output states whose detectors see ``classes[u]`` photons.
+def _class_weight_scalars(link: Link, st: LinkStructure, classes: np.ndarray) -> list[list[jax.Array]]:
+    """``w[p][u]``: weight of accepted pattern ``p`` on output states whose detectors see ``classes[u]`` photons.
 
     Exact mixture over where the multi-photon noise photons went: detector ``j`` contributes the
     polynomial ``T(k) + T(k+1) z + T(k+2) z^2 / 2`` (``T`` its fire or dark table); the product over
     detectors, truncated at ``z^2``, holds in its ``z^s`` coefficient the sum over the ordered
     placements of ``s`` noise photons (divided by ``s!``). Written out per pattern and class on
     scalars (shared sub-products computed once): every operation is elementwise under ``vmap``, so
-    the reverse pass has no gathers or scatters. Shape ``(P, U)``.
+    the reverse pass has no gathers or scatters. Nested lists ``[P][U]`` of scalars.
     """
     dark, fire = _detector_scalars(link, st.max_count)
     tables = (dark, fire)
@@ -327,10 +328,18 @@ def _class_weights(link: Link, st: LinkStructure, classes: np.ndarray) -> jax.Ar
 
     out = []
     for p in range(n_pat):
+        row_out = []
         for row in classes:
             g = poly(tuple((int(st.fire[p, j]), int(row[j])) for j in range(n_det)))
-            out.append(c[0] * g[0] + c[1] * g[1] + c[2] * g[2])
-    return jnp.stack(out).reshape(n_pat, len(classes))
+            row_out.append(c[0] * g[0] + c[1] * g[1] + c[2] * g[2])
+        out.append(row_out)
+    return out
+
+
+def _class_weights(link: Link, st: LinkStructure, classes: np.ndarray) -> jax.Array:
+    """``w[p, u]`` of :func:`_class_weight_scalars` as an array ``(P, U)``."""
+    w = _class_weight_scalars(link, st, classes)
+    return jnp.stack([x for row in w for x in row]).reshape(len(w), len(classes))
 
 
 def pattern_weights(link: Link, st: LinkStructure, counts: np.ndarray) -> jax.Array:
@@ -347,6 +356,12 @@ def pattern_weights(link: Link, st: LinkStructure, counts: np.ndarray) -> jax.Ar
 
 
 # ----------------------------------------------------------------------------- fast Heisenberg plan
+# The default picture evaluates, for one point, only the numbers the result needs, as a few thousand
+# scalar operations planned once per structure. Under ``vmap`` every one of them is an elementwise
+# operation on the batch, which XLA fuses into a handful of loops; the reverse pass is the same kind
+# of code (no gathers, scatters or tiny batched matrix products, which dominate both directions on
+# CPU otherwise). Arrays are only ever stacked from scalars, never sliced into many scalars (the
+# transpose of a slice is a full-size pad).
 _EXPS = 5  # monomial exponents: (sqrt(eta), 1 - eta, sqrt(M), 1 - M, exp(-phase_rms^2 / 2))
 
 
@@ -356,43 +371,40 @@ class _NodePlan:
 
     The node's photonic channel (loss ``eta`` on every mode, then for node B the wavepacket split with
     overlap ``M`` and the optical phase noise) maps the source state entry by entry with coefficients
-    that are monomials in ``sqrt(eta), 1 - eta, sqrt(M), 1 - M, g``. Entry ``e`` of the result is
-    ``sum_k smat[k, e] * mono[m_k] * rho_ion[s_k]`` (``rho_ion``: the source after the ion-only maps).
+    that are monomials in ``sqrt(eta), 1 - eta, sqrt(M), 1 - M, g = exp(-rms^2 / 2)`` (the same
+    static plans :func:`ionjax.core.apply_loss` and :func:`ionjax.core.split_modes` use). Entry ``e``
+    of ion block ``(i, j)`` is ``ion(i, j) * sum_{(s, m, c) in terms[e]} c * mono[m] * src[(i, j), s]``.
 
     Attributes:
-        d0: dimension of the source's photon register.
-        exps: ``(M, 5)`` exponents of the monomials (powers of sqrt(eta), 1-eta, sqrt(M), 1-M, g).
-        mono_onehot: ``(M, K)`` monomial of each term; src_onehot: ``(d0 * d0, K)`` source entry of each term.
-        smat: ``(K, N)`` coefficient of each term in each needed entry.
+        src_index: ``(S,)`` flat indices into the source's ``(2 d0, 2 d0)`` density matrix of the source
+            entries that can be nonzero, for each ion block ``(i, j)`` and photon entry.
+        src_of: ``{(ij, (r, c)): position in src_index}``.
+        exps: ``(M, 5)`` monomial exponents.
+        terms: per needed entry ``e``: tuple of ``((r, c), m, coef)``.
     """
 
     d0: int
+    src_index: np.ndarray
+    src_of: dict
     exps: np.ndarray
-    mono_onehot: np.ndarray
-    src_onehot: np.ndarray
-    smat: np.ndarray
+    terms: tuple
 
 
 @dataclass(frozen=True, eq=False)
 class _FastPlan:
-    """Static tensors of the fast Heisenberg path (built once per encoding and detector kind).
+    """Static structure of the fast Heisenberg path (built once per encoding and detector kind).
 
     Attributes:
         classes: ``(U, J)`` the distinct detector photon counts of the reachable output states.
-        t_cls: ``(U, Na * Nb)`` pull-back tensor summed over each class, on the ``Na`` (``Nb``)
-            entries ``(row, col)`` of node A's (B's) photon register it touches.
+        pairs: the nonzero entries ``(a, b, ((u, T), ...))`` of the pull-back tensor summed over each
+            class: ``E[p, a, b] = sum_u T w[p, u]`` on node A's (B's) needed entry ``a`` (``b``).
         node_a, node_b: how to compute those entries (:class:`_NodePlan`).
-        tail: ``(P * 32, 2 P + 32)`` from the heralded blocks to the pattern probabilities,
-            unnormalized pattern fidelities and the corrected summed state (real, imaginary parts).
-        offdiag_a: ``(P * 32,)`` 1 where ion A's indices differ (frequency encoding dephasing).
     """
 
     classes: np.ndarray
-    t_cls: np.ndarray
+    pairs: tuple
     node_a: _NodePlan
     node_b: _NodePlan
-    tail: np.ndarray
-    offdiag_a: np.ndarray
 
 
 def _compose(cur: dict, trans: dict) -> dict:
@@ -404,7 +416,26 @@ def _compose(cur: dict, trans: dict) -> dict:
     return new
 
 
-def _node_plan(st: LinkStructure, encoding: str, which: str, entries: list[tuple[int, int]]) -> _NodePlan:
+def _source_support(encoding: str, d0: int) -> np.ndarray | None:
+    """Bool ``(2 d0, 2 d0)``: entries of the source state that can be nonzero (two generic points),
+    or None if the source is not real (the fast path assumes real amplitudes)."""
+    rng = np.random.default_rng(12345)
+    support = np.zeros((2 * d0, 2 * d0), bool)
+    for _ in range(2):
+        x = float(rng.uniform(0.05, 0.3))
+        if encoding == "single_photon":
+            rho = bright_state_source(x).data
+        else:
+            rho = ion_photon_state(encoding, time_bin_pulse_error=x).data
+        rho = np.asarray(rho)
+        if np.any(rho.imag != 0):
+            return None
+        support |= rho != 0
+    return support
+
+
+def _node_plan(st: LinkStructure, encoding: str, which: str, entries: list[tuple[int, int]],
+               support: np.ndarray) -> _NodePlan:
     """Follow :func:`node_state`'s photonic maps symbolically on the source register (see :class:`_NodePlan`)."""
     reg0 = FockRegister("photon", st.analyzer.modes, st.node_bound)
     reg1 = st.node_a_register if which == "a" else st.node_b_register
@@ -437,59 +468,61 @@ def _node_plan(st: LinkStructure, encoding: str, which: str, entries: list[tuple
             tot = reg1.basis.sum(axis=1)
             trans = {key: [(key, (0, 0, 0, 0, int((tot[key[0]] - tot[key[1]]) ** 2)), 1.0)] for key in cur}
             cur = _compose(cur, trans)
-    terms = sorted({(src, e) for dst in entries for (src, e), v in cur.get(dst, {}).items() if v != 0.0})
-    exps = sorted({e for _, e in terms})
-    smat = np.zeros((len(terms), len(entries)))
-    for col, dst in enumerate(entries):
-        for (src, e), v in cur.get(dst, {}).items():
-            if v != 0.0:
-                smat[terms.index((src, e)), col] = v
-    mono_onehot = np.zeros((len(exps), len(terms)))
-    src_onehot = np.zeros((d0 * d0, len(terms)))
-    for k, (src, e) in enumerate(terms):
-        mono_onehot[exps.index(e), k] = 1.0
-        src_onehot[src[0] * d0 + src[1], k] = 1.0
-    return _NodePlan(d0, np.array(exps, dtype=np.int64).reshape(-1, _EXPS), mono_onehot, src_onehot, smat)
+    # source photon entries that are nonzero in some ion block
+    ph_support = support.reshape(2, d0, 2, d0).any(axis=(0, 2))
+    exps: list = []
+    terms = []
+    used_src: set = set()
+    for dst in entries:
+        row = []
+        for (src, e), v in sorted(cur.get(dst, {}).items()):
+            if v != 0.0 and ph_support[src]:
+                if e not in exps:
+                    exps.append(e)
+                row.append((src, exps.index(e), float(v)))
+                used_src.add(src)
+        terms.append(tuple(row))
+    src_of, src_index = {}, []
+    for ij, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        for r, c in sorted(used_src):
+            if support[i * d0 + r, j * d0 + c]:
+                src_of[(ij, (r, c))] = len(src_index)
+                src_index.append((i * d0 + r) * 2 * d0 + j * d0 + c)
+    return _NodePlan(d0, np.array(src_index, np.int64), src_of, np.array(exps, np.int64).reshape(-1, _EXPS),
+                     tuple(terms))
 
 
 @cache
-def _fast_plan(encoding: str, kind: str) -> _FastPlan:
-    st = link_structure(encoding, kind)
+def _fast_plan(encoding: str, kind: str) -> _FastPlan | None:
+    """The plan of the fast path, or None where it does not apply (complex amplitudes or optics)."""
+    with jax.ensure_compile_time_eval():
+        st = link_structure(encoding, kind)
+        if not np.isrealobj(st.t_matrix):
+            return None
+        d0 = FockRegister("photon", st.analyzer.modes, st.node_bound).dim
+        support = _source_support(encoding, d0)
+    if support is None:
+        return None
     classes, inv = np.unique(st.counts, axis=0, return_inverse=True)
     na, nb = len(st.keep_a), len(st.keep_b)
     t = st.t_matrix.reshape(-1, na, nb, na, nb)  # [n, x, y, u, v]: E[(x y), (u v)]
-    tc = np.zeros((len(classes),) + t.shape[1:], t.dtype)
+    tc = np.zeros((len(classes),) + t.shape[1:])
     np.add.at(tc, inv.reshape(-1), t)
-    tc = np.where(np.abs(tc) < 1e-14, 0.0, tc).transpose(0, 3, 1, 4, 2)  # [u, (u x) of A, (v y) of B]
+    tc = np.where(np.abs(tc) < 1e-14, 0.0, tc).transpose(0, 3, 1, 4, 2)  # [u, u, x, v, y]: A's (u, x), B's (v, y)
     used_a = sorted(zip(*np.nonzero(np.any(tc != 0, axis=(0, 3, 4)))))
     used_b = sorted(zip(*np.nonzero(np.any(tc != 0, axis=(0, 1, 2)))))
-    ia, ib = np.array(used_a), np.array(used_b)
-    t_cls = tc[:, ia[:, 0], ia[:, 1]][:, :, ib[:, 0], ib[:, 1]].reshape(len(classes), -1)
+    pairs = []
+    for a, (ua, xa) in enumerate(used_a):
+        for b, (vb, yb) in enumerate(used_b):
+            col = tc[:, ua, xa, vb, yb]
+            nz = tuple((int(u), float(col[u])) for u in np.nonzero(col)[0])
+            if nz:
+                pairs.append((a, b, nz))
     ent_a = [(int(st.keep_a[r]), int(st.keep_a[c])) for r, c in used_a]
     ent_b = [(int(st.keep_b[r]), int(st.keep_b[c])) for r, c in used_b]
-
-    # tail: blocks out4[p, (k l), d, (i j)] (d = real, imaginary) -> probs, unnorm. fidelities, state
-    n_pat = st.fire.shape[0]
-    psi = bell_state("psi+")
-    tail = np.zeros((n_pat, 4, 2, 4, 2 * n_pat + 32))
-    offdiag = np.zeros((n_pat, 4, 2, 4))
-    for p in range(n_pat):
-        for i, j, k, l in np.ndindex(2, 2, 2, 2):
-            kl, ij, r, c = 2 * k + l, 2 * i + j, 2 * i + k, 2 * j + l
-            sign = st.sign_a[p, i] * st.sign_a[p, j]
-            offdiag[p, kl, :, ij] = float(i != j)
-            coef = np.conj(psi[r]) * psi[c] * sign  # Re(coef * (x + i y)) = Re(coef) x - Im(coef) y
-            tail[p, kl, 0, ij, n_pat + p] += coef.real
-            tail[p, kl, 1, ij, n_pat + p] -= coef.imag
-            if r == c:
-                tail[p, kl, 0, ij, p] += 1.0
-            tail[p, kl, 0, ij, 2 * n_pat + 4 * r + c] += sign
-            tail[p, kl, 1, ij, 2 * n_pat + 16 + 4 * r + c] += sign
-    return _FastPlan(
-        classes=classes, t_cls=t_cls,
-        node_a=_node_plan(st, encoding, "a", ent_a), node_b=_node_plan(st, encoding, "b", ent_b),
-        tail=tail.reshape(n_pat * 32, -1), offdiag_a=offdiag.reshape(-1),
-    )
+    return _FastPlan(classes=classes, pairs=tuple(pairs),
+                     node_a=_node_plan(st, encoding, "a", ent_a, support),
+                     node_b=_node_plan(st, encoding, "b", ent_b, support))
 
 
 # ----------------------------------------------------------------------------- fast Heisenberg evaluation
@@ -500,22 +533,25 @@ def _powers(x: jax.Array, n: int) -> list[jax.Array]:
     return out
 
 
-def _monomials(exps: np.ndarray, eta: jax.Array, overlap: jax.Array, g: jax.Array) -> jax.Array:
-    """Values of the monomials ``sqrt(eta)^a (1-eta)^b sqrt(M)^c (1-M)^d g^e`` (integer powers where even)."""
-    top = exps.max(axis=0) if len(exps) else np.zeros(_EXPS, np.int64)
+def _monomials(exps: np.ndarray, eta: jax.Array, overlap: jax.Array, g: jax.Array) -> list[jax.Array]:
+    """``sqrt(eta)^a (1-eta)^b sqrt(M)^c (1-M)^d g^e`` for each row of ``exps`` (integer powers where even)."""
+    if not len(exps):
+        return []
+    top = exps.max(axis=0)
     eta_p, oeta_p = _powers(eta, int(top[0]) // 2), _powers(1.0 - eta, int(top[1]))
     m_p, om_p, g_p = _powers(overlap, int(top[2]) // 2), _powers(1.0 - overlap, int(top[3])), _powers(g, int(top[4]))
     sq_eta = jnp.sqrt(eta) if np.any(exps[:, 0] % 2) else None
     sq_m = jnp.sqrt(overlap) if np.any(exps[:, 2] % 2) else None
-    vals = []
+    out = []
     for a, b, c, d, e in exps:
-        v = eta_p[a // 2] * oeta_p[b] * m_p[c // 2] * om_p[d] * g_p[e]
-        if a % 2:
-            v = v * sq_eta
-        if c % 2:
-            v = v * sq_m
-        vals.append(v)
-    return jnp.stack(vals)
+        factors = [x for x in (eta_p[a // 2] if a >= 2 else None, oeta_p[b] if b else None,
+                               m_p[c // 2] if c >= 2 else None, om_p[d] if d else None, g_p[e] if e else None,
+                               sq_eta if a % 2 else None, sq_m if c % 2 else None) if x is not None]
+        v = factors[0] if factors else jnp.ones_like(eta)
+        for f in factors[1:]:
+            v = v * f
+        out.append(v)
+    return out
 
 
 def _source_state(link: Link, node: NodeParams) -> DensityMatrix:
@@ -525,55 +561,100 @@ def _source_state(link: Link, node: NodeParams) -> DensityMatrix:
     return ion_photon_state(link.encoding, time_bin_pulse_error=node.time_bin_pulse_error, dtype=dtype)
 
 
-def _node_entries(link: Link, which: str, plan: _NodePlan) -> jax.Array:
-    """The entries of :func:`node_state` that the herald needs: real array ``(2, 4, N)``.
+def _lin(pairs: list) -> jax.Array | None:
+    """``sum c * x`` over ``(c, x)`` with ``x`` None meaning zero; None if every term is zero."""
+    acc = None
+    for c, x in pairs:
+        if x is None or c == 0.0:
+            continue
+        t = x if c == 1.0 else c * x
+        acc = t if acc is None else acc + t
+    return acc
 
-    Axis 0: real and imaginary part; axis 1: ion indices ``(i, j)`` of ``rho[i, r, j, c]``; axis 2:
-    photon entries ``(r, c)`` in the plan's order. Same numbers as :func:`node_state`, computed from
-    the source state by static matrix products.
+
+def _mul(x: jax.Array | None, y: jax.Array | None) -> jax.Array | None:
+    return None if x is None or y is None else x * y
+
+
+def _node_scalars(link: Link, which: str, plan: _NodePlan) -> list[list[jax.Array | None]]:
+    """``r[ij][e]``: the needed entries of :func:`node_state` (real; None where structurally zero).
+
+    ``ij`` runs over ion blocks ``00, 01, 10, 11`` of ``rho[i, r, j, c]``, ``e`` over the plan's photon
+    entries. Same numbers as :func:`node_state`, written out from the source state's few nonzero entries.
     """
     node = link.node_a if which == "a" else link.node_b
     rho0 = _source_state(link, node).data
     real = rho0.real.dtype
-    # ion-only maps of node_state: Z error (coherences x (1 - 2 (1 - F))), dephasing while waiting
-    coh = (1.0 - 2.0 * (1.0 - node.ion_photon_fidelity)) * jnp.exp(-herald_wait_s(node.fiber_length_km) / node.qubit_t2_s)
-    d0 = plan.d0
-    t = rho0.reshape(2, d0, 2, d0).transpose(0, 2, 1, 3).reshape(4, d0 * d0)  # [(i j), (r c)]
-    t = jnp.stack([t.real, t.imag]).reshape(8, d0 * d0)
-    ion = jnp.stack([jnp.ones_like(coh), coh, coh, jnp.ones_like(coh)]).astype(real)
-    t = t * jnp.tile(ion, 2)[:, None]
+    flat = rho0.real.reshape(-1)
+    picked = flat[plan.src_index] if len(plan.src_index) else flat[:0]
+    src = [picked[i] for i in range(len(plan.src_index))]  # a few scalars
+    # ion-only maps of node_state: Z error (coherences x (1 - 2 (1 - F))), dephasing while waiting for the herald
+    wait = herald_wait_s(node.fiber_length_km)
+    coh = ((1.0 - 2.0 * (1.0 - node.ion_photon_fidelity)) * jnp.exp(-wait / node.qubit_t2_s)).astype(real)
     eta = path_transmission(node, link).astype(real)
     overlap = jnp.asarray(link.interference.mode_overlap, real)
     g = jnp.exp(-0.5 * jnp.asarray(link.interference.phase_noise_rad, real) ** 2)
     mono = _monomials(plan.exps, eta, overlap, g)
-    feat = (t @ jnp.asarray(plan.src_onehot, real)) * (mono @ jnp.asarray(plan.mono_onehot, real))
-    return (feat @ jnp.asarray(plan.smat, real)).reshape(2, 4, -1)
+    out = []
+    for ij in range(4):
+        row = []
+        for terms in plan.terms:
+            k = [(c, _mul(mono[m], src[plan.src_of[(ij, s)]]) if (ij, s) in plan.src_of else None) for s, m, c in terms]
+            v = _lin(k)
+            if v is not None and ij in (1, 2):
+                v = v * coh
+            row.append(v)
+        out.append(row)
+    return out
 
 
-def _fast_heisenberg(link: Link, st: LinkStructure) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Pattern probabilities ``(P,)``, unnormalized pattern fidelities ``(P,)`` and the corrected, summed
-    (unnormalized) heralded state ``(4, 4)``, by the Heisenberg picture on the entries that matter."""
-    plan = _fast_plan(link.encoding, link.detection.kind)
-    ra = _node_entries(link, "a", plan.node_a)  # (2, 4, Na): [re/im, (i j), a]
-    rb = _node_entries(link, "b", plan.node_b)  # (2, 4, Nb)
-    real = ra.dtype
-    w = _class_weights(link, st, plan.classes).astype(real)  # (P, U)
-    n_pat = w.shape[0]
-    e = (w @ jnp.asarray(plan.t_cls, real)).reshape(n_pat, ra.shape[-1], rb.shape[-1])  # (P, Na, Nb)
-    y = jnp.einsum("pab,ckb->pack", e, rb)  # sum over B's entries: (P, Na, 2, 4)
-    big = jnp.stack([jnp.stack([ra[0], ra[1]]), jnp.stack([-ra[1], ra[0]])])  # [c, d, (i j), a]
-    out4 = jnp.einsum("pack,cdia->pkdi", y, big)  # (P, 4 (k l), 2, 4 (i j)): real and imaginary parts
-    flat = out4.reshape(-1)
-    if link.encoding == "frequency":
-        df = link.interference.frequency_separation_hz
-        sigma = link.detection.timing_jitter_ps * 1e-12
-        coherence = jnp.exp(-((2 * jnp.pi * df * sigma) ** 2)).astype(real)
-        mask = jnp.asarray(plan.offdiag_a, real)
-        flat = flat * (1.0 + mask * (coherence - 1.0))
-    res = flat @ jnp.asarray(plan.tail, real)
-    probs, unnorm_f, state = res[:n_pat], res[n_pat : 2 * n_pat], res[2 * n_pat :]
-    state = jax.lax.complex(state[:16], state[16:]).reshape(4, 4)
-    return probs, unnorm_f, state
+def _fast_heisenberg(link: Link, st: LinkStructure, plan: _FastPlan) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Pattern probabilities ``(P,)``, unnormalized pattern fidelities ``(P,)`` and the corrected, summed,
+    unnormalized heralded state ``(4, 4)`` (real), in the Heisenberg picture, on the entries that matter.
+
+    ``out[p, (i k), (j l)] = sum_{a, b} E[p, a, b] rho_A[(i j), a] rho_B[(k l), b]`` with the pulled-back
+    effects ``E = w @ T`` on the needed node entries; every sum runs over structural nonzeros only.
+    ``out[p]`` is real symmetric (``E``, the node states and every map are real), so only its upper
+    triangle is computed.
+    """
+    ra = _node_scalars(link, "a", plan.node_a)  # [ij][a]
+    rb = _node_scalars(link, "b", plan.node_b)  # [kl][b]
+    real = jnp.result_type(link.node_a.collection_efficiency)
+    w = _class_weight_scalars(link, st, plan.classes)  # [p][u]
+    n_pat = len(w)
+    coherence = _frequency_coherence(link)
+    if coherence is not None:
+        coherence = coherence.astype(real)
+    psi = bell_state("psi+").real
+    by_a: dict = defaultdict(list)
+    for a, b, nz in plan.pairs:
+        by_a[a].append((b, nz))
+    upper = [(r, c) for r in range(4) for c in range(r, 4)]
+    needed_kl = sorted({2 * (r % 2) + c % 2 for r, c in upper})
+    probs, unnorm_f = [], []
+    state: dict = {}
+    for p in range(n_pat):
+        # y[a][kl] = sum_b E[p, a, b] rb[kl][b];  out[(i k), (j l)] = sum_a ra[ij][a] y[a][kl]
+        y = {}
+        for a, row in by_a.items():
+            e_ab = [(b, _lin([(t, w[p][u]) for u, t in nz])) for b, nz in row]
+            y[a] = {kl: _lin([(1.0, _mul(e, rb[kl][b])) for b, e in e_ab]) for kl in needed_kl}
+        out = {}
+        for r, c in upper:
+            (i, k), (j, l) = divmod(r, 2), divmod(c, 2)
+            x = _lin([(1.0, _mul(ra[2 * i + j][a], y[a][2 * k + l])) for a in y])
+            if x is not None and i != j:
+                sgn = float(st.sign_a[p, i] * st.sign_a[p, j])  # Pauli-frame correction: Z on ion A for Psi-
+                x = x * (sgn * coherence) if coherence is not None else (x if sgn == 1.0 else -x)
+            out[(r, c)] = out[(c, r)] = x
+        probs.append(_lin([(1.0, out[(r, r)]) for r in range(4)]))
+        unnorm_f.append(_lin([(psi[r] * psi[c], out[(r, c)]) for r in range(4) for c in range(4)]))
+        for rc in out:
+            state[rc] = _lin([(1.0, state.get(rc)), (1.0, out[rc])])
+    zero = jnp.zeros((), real)
+    fill = lambda x: zero if x is None else x  # noqa: E731
+    return (jnp.stack([fill(x) for x in probs]), jnp.stack([fill(x) for x in unnorm_f]),
+            jnp.stack([fill(state.get((r, c))) for r in range(4) for c in range(4)]).reshape(4, 4))
 
 
 # ----------------------------------------------------------------------------- simulate
@@ -614,7 +695,7 @@ def _heralded_schrodinger(link: Link, st: LinkStructure, rho_a: DensityMatrix, r
 
 def _corrected_patterns(link: Link, st: LinkStructure, per: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """From per-pattern heralded blocks ``(P, 4, 4)``: probabilities, unnormalized fidelities, summed state."""
-    if link.encoding == "frequency":
+    if _frequency_coherence(link) is not None:
         per = _frequency_phase(link, per)
     # Pauli-frame correction to Psi+: Z on ion A for Psi- patterns (sign of ion A's index)
     s = jnp.asarray(st.sign_a, per.real.dtype)
@@ -628,8 +709,13 @@ def _corrected_patterns(link: Link, st: LinkStructure, per: jax.Array) -> tuple[
 
 def _simulate(link: Link, picture: str = "heisenberg") -> LinkResult:
     st = link_structure(link.encoding, link.detection.kind)
-    if picture == "heisenberg":
-        probs, unnorm_f, summed = _fast_heisenberg(link, st)
+    plan = _fast_plan(link.encoding, link.detection.kind) if picture == "heisenberg" else None
+    if plan is not None:
+        probs, unnorm_f, summed = _fast_heisenberg(link, st, plan)
+    elif picture == "heisenberg":
+        rho_a, rho_b = node_state(link, "a"), node_state(link, "b")
+        per = _heralded_heisenberg(link, st, rho_a, rho_b)
+        probs, unnorm_f, summed = _corrected_patterns(link, st, per)
     else:
         rho_a, rho_b = node_state(link, "a"), node_state(link, "b")
         per = _heralded_schrodinger(link, st, rho_a, rho_b)
@@ -655,13 +741,23 @@ def _simulate(link: Link, picture: str = "heisenberg") -> LinkResult:
     )
 
 
-def _frequency_phase(link: Link, per: jax.Array) -> jax.Array:
-    """Frequency encoding: the heralded phase ``2 pi df (t_a - t_b)`` is corrected from the recorded
+def _frequency_coherence(link: Link) -> jax.Array | None:
+    """Coherence left on ion A after the heralded frequency phase is corrected (None: no such phase).
+
+    Frequency encoding: the heralded phase ``2 pi df (t_a - t_b)`` is corrected from the recorded
     detection times up to the detectors' timing jitter; the residual Gaussian phase (rms
-    ``2 pi df sqrt(2) sigma_t``) dephases the pair: coherence ``exp(-(2 pi df sigma_t)^2)``."""
-    df = link.interference.frequency_separation_hz
-    sigma = link.detection.timing_jitter_ps * 1e-12
-    coherence = jnp.exp(-((2 * jnp.pi * df * sigma) ** 2))
+    ``2 pi df sqrt(2) sigma_t``) dephases the pair: coherence ``exp(-(2 pi df sigma_t)^2)``
+    (:func:`ionjax.components.frequency.frequency_phase_coherence`). Both pictures use this one
+    function (the fast Heisenberg path scales ion A's coherences by it).
+    """
+    if link.encoding != "frequency":
+        return None
+    return frequency_phase_coherence(link.interference.frequency_offset_hz, link.detection.timing_jitter_ps)
+
+
+def _frequency_phase(link: Link, per: jax.Array) -> jax.Array:
+    """Scale ion A's coherences of the per-pattern blocks by :func:`_frequency_coherence`."""
+    coherence = _frequency_coherence(link)
     # Z errors on ion A: coherences between |0.> and |1.> scale by `coherence`
     rho = apply_superop(DensityMatrix(per, _ION_SPACE), dephasing_superop((1.0 - coherence) / 2.0), on="ion_a")
     return rho.data
