@@ -30,13 +30,18 @@ from .network import (
     repeater_chain,
     run_network,
 )
+from .optimize import OptimizeResult, ParetoFront, optimize, pareto_front
 from .protocols import LinkResult, simulate
+from .sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ChainResult",
     "ConfigError",
+    "OptimizeResult",
+    "ParetoFront",
+    "SweepResult",
     "ElementaryLink",
     "GHZResult",
     "RemoteGateResult",
@@ -46,6 +51,8 @@ __all__ = [
     "ghz",
     "load_network",
     "network",
+    "optimize",
+    "pareto_front",
     "remote_gate",
     "repeater_chain",
     "run_network",
@@ -56,5 +63,6 @@ __all__ = [
     "presets",
     "load_link",
     "simulate",
+    "sweep",
     *_core_all,
 ]

@@ -1,0 +1,570 @@
+"""Gradient-based tuning of link knobs with optax: fidelity, rate, and each under a constraint on the other.
+
+:func:`optimize` tunes the ``free`` dotted keys of a link::
+
+    res = ij.optimize(link, free=["detection.window_ns", "nodes.excitation_probability"],
+                      objective="fidelity_at_rate", min_rate_hz=200.0, steps=300)
+    res.link, res.fidelity, res.rate_hz, res.history["fidelity"]
+
+How it works:
+
+* every free key gets a smooth bijection from an unconstrained number ``u`` to its physical range
+  (:data:`ionjax.config.SCHEMA`): ``lo + (hi - lo) sigmoid(u)`` for a bounded range (probabilities,
+  efficiencies, overlaps), ``lo + s softplus(u)`` for a quantity bounded on one side only (times,
+  rates, lengths; ``s`` puts the starting value at ``u = 0``), so no step can leave the range;
+* the objective is maximized (optax minimizes its negative) with gradients from ``jax.grad``
+  through :func:`ionjax.simulate`; ``"rate"`` is maximized as ``log(rate)``;
+* constraints are smooth exact penalties (:func:`penalized_objective`: a softplus of the shortfall
+  with a bounded slope ``penalty_weight``), in log-rate for ``min_rate_hz`` and in units of the
+  allowed infidelity ``1 - min_fidelity`` for ``min_fidelity``;
+* the result is the best iterate seen: the best objective among the iterates that meet the
+  constraint (or, if none does, the best penalized objective), with the whole history;
+* ``checkpoint_dir`` saves the parameters and the optax state every ``checkpoint_every`` steps
+  (leaves of the pytree flattened into an .npz, written atomically) and resumes from them;
+* :func:`pareto_front` traces the fidelity-rate front by solving many constrained problems at once
+  (``vmap`` over the constraint values, one compilation).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import SCHEMA, Link, link_to_dict, load_link
+from .errors import ConfigError
+
+__all__ = [
+    "optimize",
+    "pareto_front",
+    "OptimizeResult",
+    "ParetoFront",
+    "Bijection",
+    "bijection",
+    "penalized_objective",
+    "OBJECTIVES",
+    "link_to_toml",
+]
+
+OBJECTIVES = ("fidelity", "rate", "fidelity_at_rate", "rate_at_fidelity")
+_STATIC_KEYS = ("protocol", "encoding", "name", "detection.kind")
+_FORMAT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- bijections
+@dataclass(frozen=True)
+class Bijection:
+    """Smooth map from an unconstrained ``u`` to a key's physical range.
+
+    ``kind == "sigmoid"``: ``x = lo + (hi - lo) sigmoid(u)`` (bounded range);
+    ``kind == "softplus"``: ``x = lo + scale softplus(u)`` (bounded below only).
+    """
+
+    key: str
+    kind: str
+    lo: float
+    hi: float
+    scale: float = 1.0
+
+    def forward(self, u: jax.Array) -> jax.Array:
+        """Physical value of ``u``."""
+        if self.kind == "sigmoid":
+            return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(u)
+        return self.lo + self.scale * jax.nn.softplus(u)
+
+    def inverse(self, x: float) -> float:
+        """The ``u`` of a physical value (values on or outside the range are pulled just inside)."""
+        if self.kind == "sigmoid":
+            t = (float(x) - self.lo) / (self.hi - self.lo)
+            t = min(max(t, 1e-6), 1.0 - 1e-6)
+            return math.log(t) - math.log1p(-t)
+        y = max((float(x) - self.lo) / self.scale, 1e-9)
+        return y + math.log(-math.expm1(-y)) if y > 30 else math.log(math.expm1(y))
+
+
+def bijection(key: str, value: float) -> Bijection:
+    """The bijection for dotted ``key`` (range from :data:`ionjax.config.SCHEMA`), scaled around ``value``."""
+    section, _, leaf = key.rpartition(".")
+    spec = SCHEMA["node_a" if section == "nodes" else section][leaf]
+    _, lo, hi, _, _ = spec
+    if math.isfinite(hi):
+        return Bijection(key, "sigmoid", float(lo), float(hi))
+    span = float(value) - float(lo)
+    scale = span / math.log(2.0) if span > 0 and math.isfinite(span) else 1.0
+    return Bijection(key, "softplus", float(lo), math.inf, scale)
+
+
+# ----------------------------------------------------------------------------- objectives
+def penalized_objective(objective: str, fidelity: jax.Array, rate_hz: jax.Array, constraint: jax.Array,
+                        weight: float = 1.0, sharpness: float = 1000.0) -> tuple[jax.Array, jax.Array]:
+    """``(value to maximize, penalty)`` for ``objective`` given a point's fidelity and rate.
+
+    * ``"fidelity"``: ``F``; ``"rate"``: ``log(rate)``;
+    * ``"fidelity_at_rate"``: ``F - pen(log(r_min) - log(rate))`` (``constraint = r_min``);
+    * ``"rate_at_fidelity"``: ``log(rate) - pen((F_min - F) / (1 - F_min))`` (``constraint = F_min``;
+      the shortfall in units of the allowed infidelity).
+
+    ``pen(d) = weight * softplus(sharpness * d) / sharpness``: about ``weight * d`` for a violation
+    ``d >> 1 / sharpness`` and vanishing on the feasible side. Its slope is bounded by ``weight`` (an
+    exact-penalty price: one unit of the objective per unit of shortfall), which keeps the gradient
+    scale steady across the boundary (Adam's moment estimates are not swamped), and the optimum
+    stays feasible as long as the objective's slope along the constraint is below ``weight``.
+    """
+    tiny = jnp.finfo(jnp.result_type(rate_hz)).tiny
+    log_rate = jnp.log(jnp.maximum(rate_hz, tiny))
+    zero = jnp.zeros_like(fidelity)
+
+    def pen(d: jax.Array) -> jax.Array:
+        return weight * jax.nn.softplus(sharpness * d) / sharpness
+
+    if objective == "fidelity":
+        return fidelity, zero
+    if objective == "rate":
+        return log_rate, zero
+    if objective == "fidelity_at_rate":
+        p = pen(jnp.log(constraint) - log_rate)
+        return fidelity - p, p
+    if objective == "rate_at_fidelity":
+        p = pen((constraint - fidelity) / jnp.maximum(1.0 - constraint, 1e-6))
+        return log_rate - p, p
+    raise ConfigError(f"Unknown objective {objective!r}; choose one of {OBJECTIVES}.")
+
+
+# ----------------------------------------------------------------------------- TOML output
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    x = float(v)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return repr(x)
+
+
+def link_to_toml(link: Link) -> str:
+    """The link as TOML text (``link.to_dict()``: top-level keys, then one table per section).
+
+    ``ionjax.load_link`` reads it back to the same numbers (floats are written with ``repr``).
+    """
+    d = link_to_dict(link)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
+    for section, table in d.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class OptimizeResult:
+    """Result of :func:`optimize`.
+
+    Attributes:
+        link: the optimized link (the best iterate by the penalized objective).
+        params: ``{key: value}`` of the free keys at the best iterate.
+        objective: the objective's name; constraint: ``{"min_rate_hz": ...}`` or ``{"min_fidelity": ...}``.
+        value: the penalized objective at the best iterate (``log(rate)`` for rate objectives).
+        fidelity, rate_hz, success_probability: at the best iterate.
+        best_step: index into the history of the best iterate.
+        history: arrays over the evaluated iterates (``steps + 1``: every step and the final point):
+            ``step, value, penalty, fidelity, rate_hz, success_probability`` and ``params[key]``.
+        initial: fidelity and rate of the starting link.
+    """
+
+    link: Link
+    params: dict[str, float]
+    objective: str
+    constraint: dict[str, float]
+    value: float
+    fidelity: float
+    rate_hz: float
+    success_probability: float
+    best_step: int
+    history: dict[str, Any]
+    free: tuple[str, ...]
+    initial: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the best iterate meets the constraint (to 1e-6 relative)."""
+        if "min_rate_hz" in self.constraint:
+            return self.rate_hz >= self.constraint["min_rate_hz"] * (1 - 1e-6)
+        if "min_fidelity" in self.constraint:
+            return self.fidelity >= self.constraint["min_fidelity"] - 1e-6
+        return True
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``optimized_link.toml`` (loadable by :func:`ionjax.load_link`), ``optimized_link.json``
+        (link and summary), ``history.csv`` and ``history.npz`` into ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        summary = {"objective": self.objective, "constraint": self.constraint, "free": list(self.free),
+                   "params": self.params, "fidelity": self.fidelity, "rate_hz": self.rate_hz,
+                   "success_probability": self.success_probability, "value": self.value,
+                   "best_step": self.best_step, "initial": self.initial, "link": link_to_dict(self.link)}
+        (d / "optimized_link.json").write_text(json.dumps(summary, indent=2))
+        (d / "optimized_link.toml").write_text(link_to_toml(self.link))
+        cols = ["step", "value", "penalty", "fidelity", "rate_hz", "success_probability"]
+        arrays = {c: np.asarray(self.history[c]) for c in cols}
+        arrays.update({f"params[{k}]": np.asarray(v) for k, v in self.history["params"].items()})
+        np.savez(d / "history.npz", **arrays)
+        with open(d / "history.csv", "w") as fh:
+            fh.write(",".join(arrays) + "\n")
+            for row in zip(*arrays.values()):
+                fh.write(",".join(repr(float(x)) for x in row) + "\n")
+        return d
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
+        return (f"OptimizeResult({self.objective}{self.constraint or ''}: F={self.fidelity:.6f}, "
+                f"rate={self.rate_hz:.6g} Hz at {ps}; best step {self.best_step})")
+
+
+@dataclass(frozen=True)
+class ParetoFront:
+    """Result of :func:`pareto_front`: one constrained optimum per constraint value, sorted by rate.
+
+    Attributes:
+        objective: ``"fidelity_at_rate"`` (constraints are minimum rates) or ``"rate_at_fidelity"``.
+        constraints: ``(K,)`` the constraint values.
+        fidelity, rate_hz, success_probability: ``(K,)`` at each optimum.
+        params: ``{key: (K,)}`` the optimized free keys.
+        feasible: ``(K,)`` whether each optimum meets its constraint.
+        links: the optimized links.
+    """
+
+    objective: str
+    free: tuple[str, ...]
+    constraints: np.ndarray
+    fidelity: np.ndarray
+    rate_hz: np.ndarray
+    success_probability: np.ndarray
+    params: dict[str, np.ndarray]
+    feasible: np.ndarray
+    links: tuple[Link, ...]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the front as CSV (one row per constraint value)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cols = {"constraint": self.constraints, "fidelity": self.fidelity, "rate_hz": self.rate_hz,
+                "success_probability": self.success_probability, "feasible": self.feasible.astype(float),
+                **{k: v for k, v in self.params.items()}}
+        with open(path, "w") as fh:
+            fh.write(",".join(cols) + "\n")
+            for row in zip(*cols.values()):
+                fh.write(",".join(repr(float(x)) for x in row) + "\n")
+        return path
+
+
+# ----------------------------------------------------------------------------- machinery
+def _check_free(link: Link, free: Sequence[str] | str) -> tuple[str, ...]:
+    if isinstance(free, str):
+        free = (free,)
+    free = tuple(free)
+    if not free:
+        raise ConfigError("Argument `free` must name at least one dotted key to tune, e.g. ['detection.window_ns'].")
+    for k in free:
+        if k in _STATIC_KEYS:
+            raise ConfigError(f"{k!r} is static structure of the link, not a number: it cannot be optimized.")
+        link.get(k)  # ConfigError with a suggestion for an unknown key
+    if len(set(free)) != len(free):
+        raise ConfigError(f"Argument `free` names a key twice: {free}.")
+    return free
+
+
+def _check_objective(objective: str, min_rate_hz: float | None, min_fidelity: float | None) -> dict[str, float]:
+    if objective not in OBJECTIVES:
+        import difflib
+
+        close = difflib.get_close_matches(str(objective), OBJECTIVES, n=1)
+        raise ConfigError(f"Unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}."
+                          + (f" Did you mean {close[0]!r}?" if close else ""))
+    if objective == "fidelity_at_rate":
+        if min_rate_hz is None or not (float(min_rate_hz) > 0 and math.isfinite(float(min_rate_hz))):
+            raise ConfigError(f"objective 'fidelity_at_rate' needs min_rate_hz > 0 (finite), got {min_rate_hz!r}.")
+        return {"min_rate_hz": float(min_rate_hz)}
+    if objective == "rate_at_fidelity":
+        if min_fidelity is None or not (0.0 < float(min_fidelity) < 1.0):
+            raise ConfigError(f"objective 'rate_at_fidelity' needs 0 < min_fidelity < 1, got {min_fidelity!r}.")
+        return {"min_fidelity": float(min_fidelity)}
+    if min_rate_hz is not None or min_fidelity is not None:
+        raise ConfigError(f"objective {objective!r} takes no constraint; use 'fidelity_at_rate' (min_rate_hz) "
+                          "or 'rate_at_fidelity' (min_fidelity).")
+    return {}
+
+
+@functools.lru_cache(maxsize=32)
+def _make_step(free: tuple[str, ...], bij: tuple[Bijection, ...], objective: str, weight: float,
+               sharpness: float, opt: Any) -> tuple[Callable, Callable]:
+    from .protocols.heralded import _simulate
+
+    def metrics(u: jax.Array, base: Link, constraint: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        x = [b.forward(u[i]) for i, b in enumerate(bij)]
+        res = _simulate(base.set(dict(zip(free, x))))
+        value, pen = penalized_objective(objective, res.fidelity, res.rate_hz, constraint, weight, sharpness)
+        aux = {"value": value, "penalty": pen, "fidelity": res.fidelity, "rate_hz": res.rate_hz,
+               "success_probability": res.success_probability, "x": jnp.stack(x)}
+        return -value, aux
+
+    vg = jax.vmap(jax.value_and_grad(metrics, has_aux=True), in_axes=(0, None, 0))
+
+    def step(u: jax.Array, state: Any, base: Link, constraint: jax.Array) -> tuple:
+        (_, aux), g = vg(u, base, constraint)
+        g = jnp.where(jnp.isfinite(g), g, 0.0)
+        updates, state = jax.vmap(opt.update)(g, state, u)
+        return u + updates, state, aux
+
+    def evaluate(u: jax.Array, base: Link, constraint: jax.Array) -> dict[str, jax.Array]:
+        return jax.vmap(metrics, in_axes=(0, None, 0))(u, base, constraint)[1]
+
+    return jax.jit(step), jax.jit(evaluate)
+
+
+@functools.cache
+def _default_optimizer() -> Any:
+    import optax
+
+    return optax.adam(0.05)
+
+
+def _run_hash(link: Link, free: tuple[str, ...], objective: str, constraints: np.ndarray, weight: tuple,
+              state: Any) -> str:
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    desc = {"v": _FORMAT_VERSION, "link": link_to_dict(link), "free": list(free), "objective": objective,
+            "constraints": [float(c) for c in np.atleast_1d(constraints)], "penalty": [float(w) for w in weight],
+            "state": str(treedef), "leaves": [(tuple(np.shape(x)), str(np.asarray(x).dtype)) for x in leaves]}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
+
+
+def _save_checkpoint(directory: Path, digest: str, step: int, u: np.ndarray, state: Any,
+                     hist: dict[str, list]) -> None:
+    from .sweep import _atomic_savez
+
+    leaves = jax.tree_util.tree_leaves(state)
+    arrays = {"hash": np.array(digest), "step": np.array(step), "u": np.asarray(u)}
+    arrays.update({f"state_{i}": np.asarray(x) for i, x in enumerate(leaves)})
+    arrays.update({f"hist_{k}": np.asarray(v) for k, v in hist.items()})
+    if jax.process_index() == 0:
+        _atomic_savez(directory / "optimizer_checkpoint.npz", arrays)
+
+
+def _load_checkpoint(directory: Path, digest: str, state_template: Any) -> tuple | None:
+    path = directory / "optimizer_checkpoint.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["hash"]) != digest:
+            raise ConfigError(
+                f"Checkpoint directory {str(directory)!r} holds a different optimization (link, free keys, "
+                "objective, constraint or optimizer differ): refusing to resume it. Use another directory, "
+                "or delete it to start over.")
+        leaves, treedef = jax.tree_util.tree_flatten(state_template)
+        new_leaves = [jnp.asarray(z[f"state_{i}"], dtype=jnp.asarray(x).dtype) for i, x in enumerate(leaves)]
+        state = jax.tree_util.tree_unflatten(treedef, new_leaves)
+        hist = {k[5:]: list(z[k]) for k in z.files if k.startswith("hist_")}
+        return int(z["step"]), np.asarray(z["u"]), state, hist
+
+
+def _optimize_batch(link: Link, free: tuple[str, ...], objective: str, constraints: np.ndarray, optimizer: Any,
+                    steps: int, weight: tuple[float, float], checkpoint_dir: str | os.PathLike | None,
+                    checkpoint_every: int, progress: bool, callback: Callable[[int, dict], None] | None,
+                    desc: str) -> tuple:
+    from tqdm.auto import tqdm
+
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ConfigError(f"Argument `steps` must be an integer >= 0, got {steps!r}.")
+    if not (weight[0] > 0 and weight[1] > 0):
+        raise ConfigError(f"Arguments `penalty_weight` and `penalty_sharpness` must be > 0, got {weight!r}.")
+    opt = optimizer if optimizer is not None else _default_optimizer()
+    if not hasattr(opt, "init") or not hasattr(opt, "update"):
+        raise ConfigError(f"Argument `optimizer` must be an optax GradientTransformation, got {opt!r}.")
+    real = jnp.result_type(link.attempt_rate_hz)
+    bij = tuple(bijection(k, float(link.get(k))) for k in free)
+    u0 = np.array([b.inverse(float(link.get(k))) for k, b in zip(free, bij)], dtype=real)
+    n_prob = len(constraints)
+    u = jnp.asarray(np.tile(u0, (n_prob, 1)))
+    cons = jnp.asarray(constraints, real)
+    state = jax.vmap(opt.init)(u)
+    step_fn, eval_fn = _make_step(free, bij, objective, float(weight[0]), float(weight[1]), opt)
+
+    hist: dict[str, list] = {k: [] for k in ("value", "penalty", "fidelity", "rate_hz", "success_probability", "x")}
+    start = 0
+    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    digest = ""
+    if ckdir is not None:
+        digest = _run_hash(link, free, objective, constraints, weight, state)
+        loaded = _load_checkpoint(ckdir, digest, state)
+        if loaded is not None:
+            start, u_np, state, hist = loaded
+            u = jnp.asarray(u_np, real)
+        ckdir.mkdir(parents=True, exist_ok=True)
+
+    def record(aux: dict[str, jax.Array]) -> None:
+        for k in hist:
+            hist[k].append(np.asarray(aux[k]))
+
+    bar = tqdm(total=steps, initial=min(start, steps), unit="step", disable=not progress, desc=desc,
+               dynamic_ncols=True)
+    try:
+        for t in range(start, steps):
+            u, state, aux = step_fn(u, state, link, cons)
+            record(aux)
+            if progress and n_prob == 1:
+                bar.set_postfix(F=f"{float(aux['fidelity'][0]):.5f}", rate=f"{float(aux['rate_hz'][0]):.4g}",
+                                refresh=False)
+            bar.update(1)
+            if callback is not None:
+                callback(t, {k: np.asarray(v) for k, v in aux.items()})
+            if ckdir is not None and ((t + 1) % checkpoint_every == 0 or t + 1 == steps):
+                _save_checkpoint(ckdir, digest, t + 1, np.asarray(u), state, hist)
+    finally:
+        bar.close()
+    if len(hist["value"]) == steps:  # the final point (after the last update), once
+        record(eval_fn(u, link, cons))
+    h = {k: np.stack(v) for k, v in hist.items()}  # (T, K) and x: (T, K, n_free)
+    return h, bij
+
+
+def _result_for(link: Link, free: tuple[str, ...], h: dict[str, np.ndarray], k: int, objective: str,
+                constraint: dict[str, float], initial: dict[str, float]) -> OptimizeResult:
+    value = np.where(np.isfinite(h["value"][:, k]), h["value"][:, k], -np.inf)
+    fid, rate = h["fidelity"][:, k], h["rate_hz"][:, k]
+    if "min_rate_hz" in constraint:  # best raw objective among the feasible iterates
+        ok, raw = rate >= constraint["min_rate_hz"], fid
+    elif "min_fidelity" in constraint:
+        ok, raw = fid >= constraint["min_fidelity"], np.log(np.maximum(rate, np.finfo(float).tiny))
+    else:
+        ok, raw = np.ones_like(value, bool), value
+    ok &= np.isfinite(raw)
+    best = int(np.argmax(np.where(ok, raw, -np.inf))) if ok.any() else int(np.argmax(value))
+    x = h["x"][best, k]
+    params = {key: float(x[i]) for i, key in enumerate(free)}
+    history = {"step": np.arange(len(value)), "value": h["value"][:, k], "penalty": h["penalty"][:, k],
+               "fidelity": h["fidelity"][:, k], "rate_hz": h["rate_hz"][:, k],
+               "success_probability": h["success_probability"][:, k],
+               "params": {key: h["x"][:, k, i] for i, key in enumerate(free)}}
+    return OptimizeResult(
+        link=link.set(params), params=params, objective=objective, constraint=constraint,
+        value=float(h["value"][best, k]), fidelity=float(h["fidelity"][best, k]),
+        rate_hz=float(h["rate_hz"][best, k]), success_probability=float(h["success_probability"][best, k]),
+        best_step=best, history=history, free=free, initial=initial)
+
+
+def optimize(
+    link: Link | dict | str,
+    free: Sequence[str] | str,
+    objective: str = "fidelity",
+    optimizer: Any = None,
+    steps: int = 200,
+    *,
+    min_rate_hz: float | None = None,
+    min_fidelity: float | None = None,
+    penalty_weight: float = 1.0,
+    penalty_sharpness: float = 1000.0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    progress: bool = True,
+    callback: Callable[[int, dict], None] | None = None,
+) -> OptimizeResult:
+    """Tune the ``free`` keys of ``link`` by gradient ascent on ``objective`` (optax).
+
+    Args:
+        link: the starting link (Link, dict or TOML path); the free keys start at its values.
+        free: dotted keys to tune (``"nodes.KEY"`` tunes both nodes' KEY together).
+        objective: ``"fidelity"``, ``"rate"``, ``"fidelity_at_rate"`` (needs ``min_rate_hz``) or
+            ``"rate_at_fidelity"`` (needs ``min_fidelity``); see :func:`penalized_objective`.
+        optimizer: an optax ``GradientTransformation`` (default ``optax.adam(0.05)``) acting on the
+            unconstrained parameters (see the module docstring).
+        steps: number of gradient steps.
+        min_rate_hz, min_fidelity: the constraint of the constrained objectives.
+        penalty_weight, penalty_sharpness: slope bound and sharpness of the constraint penalty
+            (:func:`penalized_objective`); raise the weight if the optimum violates the constraint.
+        checkpoint_dir: save parameters, optimizer state and history every ``checkpoint_every`` steps
+            and resume from them (a different run refuses the directory).
+        progress: show a tqdm progress bar.
+        callback: ``callback(step, metrics)`` after every step (numpy metrics of the evaluated point).
+
+    Returns:
+        :class:`OptimizeResult` (the best iterate and the history).
+
+    Raises:
+        ConfigError: unknown or static key, unknown objective, a missing or stray constraint.
+    """
+    if not isinstance(link, Link):
+        link = load_link(link)
+    free = _check_free(link, free)
+    constraint = _check_objective(objective, min_rate_hz, min_fidelity)
+    cval = next(iter(constraint.values()), 1.0)
+    if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
+        raise ConfigError(f"Argument `checkpoint_every` must be an integer >= 1, got {checkpoint_every!r}.")
+    from .protocols.heralded import simulate
+
+    r0 = simulate(link)
+    initial = {"fidelity": float(r0.fidelity), "rate_hz": float(r0.rate_hz), **{k: float(link.get(k)) for k in free}}
+    h, _ = _optimize_batch(link, free, objective, np.array([cval]), optimizer, steps,
+                           (penalty_weight, penalty_sharpness),
+                           checkpoint_dir, checkpoint_every, progress, callback, desc=f"optimize {objective}")
+    return _result_for(link, free, h, 0, objective, constraint, initial)
+
+
+def pareto_front(
+    link: Link | dict | str,
+    free: Sequence[str] | str,
+    rates: Sequence[float] | None = None,
+    fidelities: Sequence[float] | None = None,
+    *,
+    optimizer: Any = None,
+    steps: int = 300,
+    penalty_weight: float = 1.0,
+    penalty_sharpness: float = 1000.0,
+    progress: bool = True,
+) -> ParetoFront:
+    """Trace the fidelity-rate front: the best fidelity at each required rate (or the best rate at
+    each required fidelity), tuning the ``free`` keys.
+
+    Give exactly one of ``rates`` (minimum rates, Hz: maximize fidelity at each) or ``fidelities``
+    (minimum fidelities: maximize rate at each). All problems run together (``vmap`` over the
+    constraint values; one compilation), each from ``link``'s values.
+
+    Returns:
+        :class:`ParetoFront`, sorted by rate.
+    """
+    if not isinstance(link, Link):
+        link = load_link(link)
+    free = _check_free(link, free)
+    if (rates is None) == (fidelities is None):
+        raise ConfigError("pareto_front needs exactly one of `rates` (minimum rates, Hz) or `fidelities`.")
+    if rates is not None:
+        objective, key, values = "fidelity_at_rate", "min_rate_hz", np.atleast_1d(np.asarray(rates, float))
+        for v in values:
+            _check_objective(objective, float(v), None)
+    else:
+        objective, key, values = "rate_at_fidelity", "min_fidelity", np.atleast_1d(np.asarray(fidelities, float))
+        for v in values:
+            _check_objective(objective, None, float(v))
+    h, _ = _optimize_batch(link, free, objective, values, optimizer, steps, (penalty_weight, penalty_sharpness),
+                           None, 1, progress, None,
+                           desc=f"pareto ({len(values)} problems)")
+    results = [_result_for(link, free, h, k, objective, {key: float(v)}, {}) for k, v in enumerate(values)]
+    order = np.argsort([r.rate_hz for r in results], kind="stable")
+    results = [results[i] for i in order]
+    return ParetoFront(
+        objective=objective, free=free, constraints=values[order],
+        fidelity=np.array([r.fidelity for r in results]), rate_hz=np.array([r.rate_hz for r in results]),
+        success_probability=np.array([r.success_probability for r in results]),
+        params={k: np.array([r.params[k] for r in results]) for k in free},
+        feasible=np.array([r.feasible for r in results]), links=tuple(r.link for r in results))
