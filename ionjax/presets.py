@@ -175,7 +175,7 @@ def michigan_2007() -> dict[str, Any]:
     dephase it (``interference.frequency_offset_hz = 0``).
     """
     node = {
-        "collection_efficiency": 9.2e-4,  # assumption: tiny solid angle and fiber coupling, fits the rate
+        "collection_efficiency": 8.62e-4,  # assumption: tiny solid angle and fiber coupling, fits the rate
         "fiber_length_km": 0.001,
         "fiber_attenuation_db_per_km": 0.0,  # assumption: included in collection
         "excitation_probability": 1.0,

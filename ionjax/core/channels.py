@@ -142,7 +142,10 @@ def memory_decay(t_s: Any, t1_s: Any = jnp.inf, t2_s: Any = jnp.inf) -> jax.Arra
     cd = ad.dtype
     z = jnp.asarray(PAULI["Z"], cd)
     # K = {sqrt(1-pz) A_i, sqrt(pz) Z A_i}: combine into 4 then drop sqrt(pz) Z A_1 = -sqrt(pz) A_1 (same form)
-    a0, a1 = ad[0], ad[1]
+    # sqrt(1 - gamma) = exp(-t / 2T1) directly: 1 - gamma cancels catastrophically for t >> T1
+    keep = jnp.exp(-0.5 * t * inv_t1).astype(cd)
+    a0 = ad[0].at[1, 1].set(keep)
+    a1 = ad[1]
     k = jnp.stack([_sqrt0(1.0 - pz).astype(cd) * a0, _sqrt0(pz).astype(cd) * (z @ a0), a1])
     return k
 
