@@ -459,7 +459,7 @@ def sweep(
     n_chunks = math.ceil(n / chunk)
     fn, (batch_sharding, replicated) = _compiled(keys, keep_states, picture, devs)
     real = jnp.result_type(link.attempt_rate_hz)
-    base = jax.device_put(link, replicated)
+    base = jax.tree_util.tree_map(lambda x: _put(np.asarray(x), replicated), link)
 
     parts: list[dict[str, np.ndarray]] = []
     bar = tqdm(total=n, unit="pt", disable=not progress, desc="sweep", dynamic_ncols=True)

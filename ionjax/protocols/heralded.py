@@ -25,9 +25,20 @@ Two pictures compute step 3 and give the same numbers (the tests check it):
 
 * ``"heisenberg"`` (default, fast): each pattern's effect is pulled back through the
   beam splitters onto the product basis of the two nodes' photonic states,
-  ``E' = U^dag diag(w) U``, as one matrix product with a static tensor
-  ``T[n] = U^dag |n><n| U`` built once per structure, and then contracted with the
-  two node states; the ion indices are touched only at the end.
+  ``E' = U^dag diag(w) U``, with a static tensor ``T[n] = U^dag |n><n| U`` built once per
+  structure, and then contracted with the two node states; the ion indices are touched
+  only at the end. The default evaluation (:func:`_fast_heisenberg`) goes further, with
+  static plans built once per encoding and detector kind: output states are grouped by
+  the photon counts their detectors see (the weights only depend on those), only the
+  structurally nonzero entries of ``T`` and of the two node states are used (each node
+  entry is a sum of monomials in ``sqrt(eta), 1 - eta, sqrt(M), 1 - M`` times a source
+  entry, followed symbolically through the same loss and split plans :func:`node_state`
+  uses), and the whole computation is written out as a few thousand scalar operations:
+  under ``vmap`` XLA fuses them into a handful of elementwise loops over the batch, in
+  both the forward and the reverse pass (gathers, scatters and tiny batched matrix
+  products dominate both on CPU otherwise). It applies when every amplitude is real (all
+  current encodings); otherwise the general contraction (:func:`_heralded_heisenberg`)
+  runs.
 * ``"schrodinger"``: the two node states are tensored, the photon registers merged,
   the beam splitters applied to the state, and each pattern heralded.
 
@@ -337,9 +348,28 @@ def _class_weight_scalars(link: Link, st: LinkStructure, classes: np.ndarray) ->
 
 
 def _class_weights(link: Link, st: LinkStructure, classes: np.ndarray) -> jax.Array:
-    """``w[p, u]`` of :func:`_class_weight_scalars` as an array ``(P, U)``."""
-    w = _class_weight_scalars(link, st, classes)
-    return jnp.stack([x for row in w for x in row]).reshape(len(w), len(classes))
+    """``w[p, u]`` of :func:`_class_weight_scalars` as an array ``(P, U)``, computed on arrays.
+
+    The same polynomial product over detectors, vectorized: detector ``j``'s factor for every
+    (pattern, class) is picked from the two tables by static one-hot products (no gathers), so the
+    cost does not grow with the number of classes as the written-out scalar form does.
+    """
+    dark, fire = _detector_table(link, st.max_count)
+    tab = jnp.stack([dark, fire])  # (2, K + 1)
+    n_pat, n_det = st.fire.shape
+    c = _noise_coefficients(link, n_det)
+    k_top = tab.shape[1]
+    g = None
+    for j in range(n_det):
+        coefs = []
+        for s_ in range(3):
+            onehot = np.zeros((k_top, len(classes)))
+            onehot[classes[:, j] + s_, np.arange(len(classes))] = 1.0
+            per_f = tab @ jnp.asarray(onehot, tab.dtype)  # (2, U): T_f(k_uj + s)
+            v = jnp.where(st.fire[:, j][:, None], per_f[1][None, :], per_f[0][None, :])  # (P, U)
+            coefs.append(0.5 * v if s_ == 2 else v)
+        g = tuple(coefs) if g is None else _poly_mul(g, tuple(coefs))
+    return c[0] * g[0] + c[1] * g[1] + c[2] * g[2]
 
 
 def pattern_weights(link: Link, st: LinkStructure, counts: np.ndarray) -> jax.Array:
@@ -362,6 +392,9 @@ def pattern_weights(link: Link, st: LinkStructure, counts: np.ndarray) -> jax.Ar
 # of code (no gathers, scatters or tiny batched matrix products, which dominate both directions on
 # CPU otherwise). Arrays are only ever stacked from scalars, never sliced into many scalars (the
 # transpose of a slice is a full-size pad).
+#: Largest structure (estimated scalar operations per point) written out on scalars; XLA's compile
+#: time grows quickly beyond (the time-bin encoding, about 4400, uses the array form).
+_SCALAR_OPS_MAX = 2500
 _EXPS = 5  # monomial exponents: (sqrt(eta), 1 - eta, sqrt(M), 1 - M, exp(-phase_rms^2 / 2))
 
 
@@ -399,12 +432,17 @@ class _FastPlan:
         pairs: the nonzero entries ``(a, b, ((u, T), ...))`` of the pull-back tensor summed over each
             class: ``E[p, a, b] = sum_u T w[p, u]`` on node A's (B's) needed entry ``a`` (``b``).
         node_a, node_b: how to compute those entries (:class:`_NodePlan`).
+        scalar: True to write the contraction out on scalars (small structures); False to use the
+            dense ``t_cls`` ``(U, Na * Nb)`` with small array products (bigger structures, where the
+            written-out form would take XLA too long to compile).
     """
 
     classes: np.ndarray
     pairs: tuple
     node_a: _NodePlan
     node_b: _NodePlan
+    scalar: bool
+    t_cls: np.ndarray
 
 
 def _compose(cur: dict, trans: dict) -> dict:
@@ -520,9 +558,14 @@ def _fast_plan(encoding: str, kind: str) -> _FastPlan | None:
                 pairs.append((a, b, nz))
     ent_a = [(int(st.keep_a[r]), int(st.keep_a[c])) for r, c in used_a]
     ent_b = [(int(st.keep_b[r]), int(st.keep_b[c])) for r, c in used_b]
+    n_pat, n_det = st.fire.shape
+    n_terms = sum(len(nz) for _, _, nz in pairs)
+    cost = n_pat * (n_terms + 4 * len(pairs) + 10 * len(used_a) + 3 * n_det * len(classes))
+    t_cls = tc[:, [u for u, _ in used_a], [x for _, x in used_a]][:, :, [v for v, _ in used_b], [y for _, y in used_b]]
     return _FastPlan(classes=classes, pairs=tuple(pairs),
                      node_a=_node_plan(st, encoding, "a", ent_a, support),
-                     node_b=_node_plan(st, encoding, "b", ent_b, support))
+                     node_b=_node_plan(st, encoding, "b", ent_b, support),
+                     scalar=cost <= _SCALAR_OPS_MAX, t_cls=t_cls.reshape(len(classes), -1))
 
 
 # ----------------------------------------------------------------------------- fast Heisenberg evaluation
@@ -617,6 +660,8 @@ def _fast_heisenberg(link: Link, st: LinkStructure, plan: _FastPlan) -> tuple[ja
     ``out[p]`` is real symmetric (``E``, the node states and every map are real), so only its upper
     triangle is computed.
     """
+    if not plan.scalar:
+        return _fast_heisenberg_arrays(link, st, plan)
     ra = _node_scalars(link, "a", plan.node_a)  # [ij][a]
     rb = _node_scalars(link, "b", plan.node_b)  # [kl][b]
     real = jnp.result_type(link.node_a.collection_efficiency)
@@ -655,6 +700,40 @@ def _fast_heisenberg(link: Link, st: LinkStructure, plan: _FastPlan) -> tuple[ja
     fill = lambda x: zero if x is None else x  # noqa: E731
     return (jnp.stack([fill(x) for x in probs]), jnp.stack([fill(x) for x in unnorm_f]),
             jnp.stack([fill(state.get((r, c))) for r in range(4) for c in range(4)]).reshape(4, 4))
+
+
+def _fast_heisenberg_arrays(link: Link, st: LinkStructure, plan: _FastPlan) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """:func:`_fast_heisenberg` with the contraction on small arrays (for structures too big to write out)."""
+    real = jnp.result_type(link.node_a.collection_efficiency)
+    zero = jnp.zeros((), real)
+
+    def stacked(rows: list) -> jax.Array:  # [ij][e] scalars -> (4, N)
+        return jnp.stack([jnp.stack([zero if x is None else x for x in row]) for row in rows])
+
+    ra = stacked(_node_scalars(link, "a", plan.node_a))  # (4 (i j), Na)
+    rb = stacked(_node_scalars(link, "b", plan.node_b))  # (4 (k l), Nb)
+    w = _class_weights(link, st, plan.classes).astype(real)  # (P, U)
+    n_pat = w.shape[0]
+    e = (w @ jnp.asarray(plan.t_cls, real)).reshape(n_pat, ra.shape[1], rb.shape[1])
+    y = jnp.einsum("pab,kb->pak", e, rb)
+    out = jnp.einsum("pak,ia->pik", y, ra)  # (P, (i j), (k l))
+    sign = np.array([[st.sign_a[p, i] * st.sign_a[p, j] for i in range(2) for j in range(2)] for p in range(n_pat)])
+    factor = jnp.asarray(sign, real)
+    coherence = _frequency_coherence(link)
+    if coherence is not None:
+        factor = factor * jnp.where(jnp.asarray([False, True, True, False]), coherence.astype(real), 1.0)
+    signed = out * factor[:, :, None]
+    psi = bell_state("psi+").real
+    fid_coef = np.zeros((4, 4))  # [(i j), (k l)]
+    to_rc = np.zeros((16, 16))  # flat (i j)(k l) -> flat (r c)
+    for i, j, k, l in np.ndindex(2, 2, 2, 2):
+        r, c = 2 * i + k, 2 * j + l
+        fid_coef[2 * i + j, 2 * k + l] = psi[r] * psi[c]
+        to_rc[4 * (2 * i + j) + 2 * k + l, 4 * r + c] = 1.0
+    probs = signed[:, 0, 0] + signed[:, 0, 3] + signed[:, 3, 0] + signed[:, 3, 3]
+    unnorm_f = jnp.sum(signed * jnp.asarray(fid_coef, real), axis=(1, 2))
+    state = (jnp.sum(signed, axis=0).reshape(16) @ jnp.asarray(to_rc, real)).reshape(4, 4)
+    return probs, unnorm_f, state
 
 
 # ----------------------------------------------------------------------------- simulate
