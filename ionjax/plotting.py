@@ -111,13 +111,8 @@ def plot_sweep(result: Any, quantity: str = "fidelity", path: str | os.PathLike 
                 ax.clabel(cs, fontsize=7, fmt="%.3f")
             except (ValueError, TypeError):  # flat or degenerate data: no contours
                 pass
-        ax.set_xlabel(xk)
-        ax.set_ylabel(yk)
-        if xl:
-            ax.set_xscale("log")
-        if yl:
-            ax.set_yscale("log")
-    name = getattr(result.link, "name", "") if getattr(result, "link", None) is not None else ""
+        _label_2d(ax, xk, yk, xl, yl)
+    name = _link_name(result)
     ax.set_title(title if title is not None else (f"{name}: {quantity}" if name else quantity))
     return _finish(fig, path)
 
@@ -242,13 +237,23 @@ def plot_sweep_summary(result: Any, path: str | os.PathLike | None = None, title
                 ax.clabel(cs, fontsize=7, fmt="%.3g Hz")
             except (ValueError, TypeError):  # degenerate data: no contours
                 pass
-        ax.set_xlabel(xk)
-        ax.set_ylabel(yk)
-        if xl:
-            ax.set_xscale("log")
-        if yl:
-            ax.set_yscale("log")
-    name = getattr(result.link, "name", "") if getattr(result, "link", None) is not None else ""
+        _label_2d(ax, xk, yk, xl, yl)
+    name = _link_name(result)
     default = "fidelity and rate (contours, Hz)" if (result.mode != "zip" and len(keys) == 2) else "fidelity and rate"
     ax.set_title(title if title is not None else (f"{name}: {default}" if name else default), fontsize=9)
     return _finish(fig, path)
+
+
+def _label_2d(ax, xk: str, yk: str, x_log: bool, y_log: bool) -> None:  # noqa: ANN001
+    """Axis labels and log scales of a 2-D sweep plot."""
+    ax.set_xlabel(xk)
+    ax.set_ylabel(yk)
+    if x_log:
+        ax.set_xscale("log")
+    if y_log:
+        ax.set_yscale("log")
+
+
+def _link_name(result) -> str:  # noqa: ANN001
+    """The swept link's name, or ''."""
+    return getattr(result.link, "name", "") if getattr(result, "link", None) is not None else ""
