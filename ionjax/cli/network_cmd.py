@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .simulate_cmd import parse_overrides
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("network", help="repeater chain / GHZ state / teleported gate from links (TOML file)",
@@ -19,20 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _overrides(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set takes SECTION.KEY=VALUE (e.g. chain.cutoff_s=0.01), got {item!r}.")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from ionjax.network.config import format_network, load_network, run_network
 
-    spec = load_network(args.config, overrides=_overrides(args.overrides))
+    spec = load_network(args.config, overrides=parse_overrides(args.overrides))
     res = run_network(spec)
     if args.json:
         print(json.dumps(res, indent=2))

@@ -23,7 +23,7 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set takes KEY=VALUE (e.g. detection.efficiency=0.8), got {item!r}.")
+            raise ValueError(f"--set takes KEY=VALUE (a dotted key, e.g. detection.efficiency=0.8), got {item!r}.")
         out[key.strip()] = value.strip()
     return out
 
