@@ -44,12 +44,15 @@ import numpy as np
 from .config import SCHEMA, Link, link_to_dict, load_link
 from .errors import ConfigError
 
-__all__ = ["sweep", "SweepResult", "check_values", "default_chunk_size"]
+__all__ = ["sweep", "SweepResult", "check_values", "default_chunk_size", "MAX_GRID_POINTS"]
 
 #: Bytes of device memory one point of a chunk needs, with margin (measured: about 600 B for the
 #: forward pass of a two-photon link in float64, states included).
 BYTES_PER_POINT = 2048
 _MAX_CHUNK = 1 << 18
+#: The largest grid a sweep accepts (points). Each point keeps about 100 bytes of results on the
+#: host (more with ``keep_states``), so this is about 6 GiB; split a larger study into several sweeps.
+MAX_GRID_POINTS = 1 << 26
 _MODES = ("product", "zip")
 _FORMAT_VERSION = 1
 
