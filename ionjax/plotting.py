@@ -7,7 +7,12 @@ knows from the suffix).
 
 * :func:`plot_sweep`: a line plot for a 1-D sweep (or one line per value of the second key), a
   heat map for a 2-D product sweep;
-* :func:`plot_history`: objective, fidelity and rate per optimizer step;
+* :func:`plot_history`: objective, fidelity and rate per optimizer step, then one panel per free key
+  (its value, in the key's units, against the step);
+
+Fidelity never runs past 1 on a plot: colour scales of fidelity end at ``min(max, 1)`` and fidelity
+axes at 1 (a fidelity is at most 1; rounding can put a value a few ulp above it). Axes of histories
+show plain numbers (no offset notation such as ``+9.99e-1``).
 * :func:`plot_frontier`: fidelity against rate (a :class:`~ionjax.optimize.ParetoFront`, or arrays),
   optionally with a marked operating point and the points of a sweep behind it.
 """
@@ -20,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_sweep", "plot_sweep_summary", "plot_history", "plot_frontier", "figure"]
+__all__ = ["plot_sweep", "plot_sweep_summary", "plot_history", "plot_frontier", "figure", "key_units"]
 
 _LABELS = {
     "fidelity": "fidelity",
@@ -39,6 +44,50 @@ def figure(width: float = 6.0, height: float = 4.0) -> Any:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _fidelity_norm(data: np.ndarray, log: bool = False) -> Any:
+    """A colour normalization for fidelity data that ends at ``min(max(data), 1)``."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    finite = np.asarray(data, float)[np.isfinite(data)]
+    if finite.size == 0:
+        return LogNorm() if log else None
+    vmax = min(float(finite.max()), 1.0)
+    vmin = min(float(finite.min()), vmax)
+    if vmin == vmax:
+        vmin = vmax - 1e-3 if not log else vmax / 1.001
+    return LogNorm(vmin=vmin, vmax=vmax) if log and vmin > 0 else Normalize(vmin=vmin, vmax=vmax)
+
+
+def _clamp_fidelity_axis(ax: Any, axis: str = "y") -> None:
+    """End a fidelity axis at 1 (keeping its lower limit below the top)."""
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if hi > 1.0:
+        hi = 1.0
+        if lo >= hi:
+            lo = hi - 0.05
+        (ax.set_ylim if axis == "y" else ax.set_xlim)(lo, hi)
+
+
+def _plain_numbers(ax: Any) -> None:
+    """No offset or scientific-offset notation on the axes' linear tick labels."""
+    from matplotlib.ticker import ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        fmt = axis.get_major_formatter()
+        if isinstance(fmt, ScalarFormatter):
+            fmt.set_useOffset(False)
+
+
+_UNITS = (("_db_per_km", "dB/km"), ("_mhz", "MHz"), ("_hz", "Hz"), ("_ns", "ns"), ("_ps", "ps"), ("_km", "km"),
+          ("_rad", "rad"), ("_nm", "nm"), ("_s", "s"))
+
+
+def key_units(key: str) -> str:
+    """The unit of dotted ``key`` from its name's suffix (``detection.window_ns`` -> ``"ns"``), or ``""``."""
+    leaf = key.rsplit(".", 1)[-1]
+    return next((u for suffix, u in _UNITS if leaf.endswith(suffix)), "")
 
 
 def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
@@ -92,6 +141,8 @@ def plot_sweep(result: Any, quantity: str = "fidelity", path: str | os.PathLike 
             ax.set_xscale("log")
         if quantity != "fidelity" and np.all(y > 0) and y.max() / max(y.min(), 1e-300) > 100:
             ax.set_yscale("log")
+        if quantity == "fidelity":
+            _clamp_fidelity_axis(ax)
         if len(keys) > 2:
             ax.set_title("at " + ", ".join(f"{k}={result.axes[k][0]:.4g}" for k in keys[1:]), fontsize=8)
     else:
@@ -102,7 +153,7 @@ def plot_sweep(result: Any, quantity: str = "fidelity", path: str | os.PathLike 
         xl, yl = _is_log(xv), _is_log(yv)
         if log_color is None:
             log_color = quantity != "fidelity" and np.all(data > 0) and data.max() / max(data.min(), 1e-300) > 100
-        norm = LogNorm() if log_color else None
+        norm = _fidelity_norm(data, bool(log_color)) if quantity == "fidelity" else (LogNorm() if log_color else None)
         mesh = ax.pcolormesh(_edges(xv, xl), _edges(yv, yl), data.T, shading="flat", norm=norm, cmap="viridis")
         fig.colorbar(mesh, ax=ax, label=_LABELS[quantity])
         if quantity == "fidelity" and data.size > 3:
@@ -118,16 +169,27 @@ def plot_sweep(result: Any, quantity: str = "fidelity", path: str | os.PathLike 
 
 
 def plot_history(result: Any, path: str | os.PathLike | None = None, title: str | None = None) -> Any:
-    """Objective (penalized), fidelity and rate against the optimizer step, the best step marked."""
+    """Objective (penalized), fidelity and rate against the optimizer step, then one panel per free key
+    (its value in the key's units, e.g. ``detection.window_ns (ns)``), the best step marked.
+
+    Tick labels are plain numbers (no offset notation) and the fidelity axis ends at 1.
+    """
     h = result.history
-    fig = figure(6.0, 6.5)
-    axes = fig.subplots(3, 1, sharex=True)
+    free = list(h.get("params", {}))
+    n = 3 + len(free)
+    fig = figure(6.0, 2.0 + 1.5 * n)
+    axes = list(np.atleast_1d(fig.subplots(n, 1, sharex=True)))
     steps = np.asarray(h["step"])
-    series = [("value", f"objective ({result.objective})"), ("fidelity", "fidelity"), ("rate_hz", "rate (s$^{-1}$)")]
-    for ax, (k, label) in zip(axes, series):
-        ax.plot(steps, np.asarray(h[k]), lw=1.2)
+    series = [(h["value"], f"objective ({result.objective})"), (h["fidelity"], "fidelity"),
+              (h["rate_hz"], "rate (s$^{-1}$)")]
+    for key in free:
+        unit = key_units(key)
+        series.append((h["params"][key], f"{key} ({unit})" if unit else key))
+    for ax, (y, label) in zip(axes, series):
+        ax.plot(steps, np.asarray(y), lw=1.2)
         ax.axvline(result.best_step, color="0.6", ls=":", lw=1)
-        ax.set_ylabel(label)
+        ax.set_ylabel(label, fontsize=8 if len(label) > 24 else None)
+        _plain_numbers(ax)
     c = result.constraint
     if "min_rate_hz" in c:
         axes[2].axhline(c["min_rate_hz"], color="C3", ls="--", lw=1, label="required rate")
@@ -135,6 +197,7 @@ def plot_history(result: Any, path: str | os.PathLike | None = None, title: str 
     if "min_fidelity" in c:
         axes[1].axhline(c["min_fidelity"], color="C3", ls="--", lw=1, label="required fidelity")
         axes[1].legend(fontsize=8)
+    _clamp_fidelity_axis(axes[1])
     axes[-1].set_xlabel("step")
     params = ", ".join(f"{k} = {v:.4g}" for k, v in result.params.items())
     axes[0].set_title(title if title is not None else f"best: {params}", fontsize=9)
@@ -187,6 +250,7 @@ def plot_frontier(front: Any = None, path: str | os.PathLike | None = None, *, r
     ax.set_ylabel("fidelity")
     if np.all(r > 0) and r.max() / r.min() > 20:
         ax.set_xscale("log")
+    _clamp_fidelity_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
@@ -213,6 +277,7 @@ def plot_sweep_summary(result: Any, path: str | os.PathLike | None = None, title
         ax.plot(xs, f, color="C0", marker="." if len(x) < 60 else None, label="fidelity")
         ax.set_xlabel(keys[0])
         ax.set_ylabel("fidelity", color="C0")
+        _clamp_fidelity_axis(ax)
         if _is_log(xs):
             ax.set_xscale("log")
         ax2 = ax.twinx()
@@ -224,7 +289,8 @@ def plot_sweep_summary(result: Any, path: str | os.PathLike | None = None, title
         xk, yk = keys
         xv, yv = np.asarray(result.axes[xk]), np.asarray(result.axes[yk])
         xl, yl = _is_log(xv), _is_log(yv)
-        mesh = ax.pcolormesh(_edges(xv, xl), _edges(yv, yl), fid.T, shading="flat", cmap="viridis")
+        mesh = ax.pcolormesh(_edges(xv, xl), _edges(yv, yl), fid.T, shading="flat", cmap="viridis",
+                             norm=_fidelity_norm(fid))
         fig.colorbar(mesh, ax=ax, label="fidelity")
         if rate.size > 3 and np.ptp(rate) > 0:
             try:

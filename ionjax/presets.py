@@ -14,6 +14,10 @@ success probability and fidelity with physically plausible values.
 from __future__ import annotations
 
 import difflib
+import inspect
+import io
+import textwrap
+import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 from .config import Link, load_link
 from .errors import ConfigError
 
-__all__ = ["get", "names", "reported", "describe", "as_dict", "compare", "Reported"]
+__all__ = ["get", "names", "reported", "describe", "as_dict", "compare", "to_toml", "Reported"]
 
 
 @dataclass(frozen=True)
@@ -269,3 +273,61 @@ def compare(name: str) -> str:
     lines.append("")
     lines.append(format_budget(link))
     return "\n".join(lines)
+
+
+def _key_comments(name: str) -> dict[str, str]:
+    """``{key: comment}`` from the ``"key": value,  # comment`` lines of the preset's source (best effort)."""
+    try:
+        src = textwrap.dedent(inspect.getsource(_PRESETS[name]))
+        tokens = list(tokenize.generate_tokens(io.StringIO(src).readline))
+    except (OSError, TypeError, tokenize.TokenError, IndentationError):  # no source (frozen, zipped)
+        return {}
+    out: dict[str, str] = {}
+    last_key: tuple[int, str] | None = None  # (line, key) of the last `"key":` seen
+    for i, tok in enumerate(tokens):
+        if (tok.type == tokenize.STRING and i + 1 < len(tokens) and tokens[i + 1].string == ":"
+                and tok.string[:1] in "\"'"):
+            last_key = (tok.start[0], tok.string.strip("\"'"))
+        elif tok.type == tokenize.COMMENT and last_key is not None and last_key[0] == tok.start[0]:
+            out.setdefault(last_key[1], tok.string.lstrip("#").strip())
+    return out
+
+
+def _comment_lines(text: str, width: int = 100) -> list[str]:
+    lines = []
+    for para in text.splitlines():
+        wrapped = textwrap.wrap(para, width - 2) or [""]
+        lines += [f"# {w}".rstrip() for w in wrapped]
+    return lines
+
+
+def to_toml(name: str) -> str:
+    """The preset as a link file: its source, what the paper reported and its notes as ``#`` comments,
+    then every key in its section (the value of each assumption marked, as in the preset).
+
+    ``ionjax presets NAME > link.toml`` writes it; ``ionjax.load_link("link.toml")`` reads back exactly
+    the preset's numbers.
+    """
+    from .optimize import link_to_toml
+
+    _check(name)
+    rep = reported(name)
+
+    def num(v: float | None, fmt: str = "g") -> str:
+        return "not reported" if v is None else format(v, fmt)
+
+    fid = num(rep.fidelity) + (f" +- {rep.fidelity_uncertainty:g}" if rep.fidelity_uncertainty is not None else "")
+    head = [f"# ionjax link file: preset {name!r} (`ionjax presets {name}`); `ionjax simulate FILE` runs it.",
+            "#", *_comment_lines(inspect.cleandoc(describe(name))), "#",
+            *_comment_lines(f"reported: F = {fid}, success probability {num(rep.success_probability)}, "
+                            f"rate {num(rep.rate_hz)} Hz  [{rep.citation}]"),
+            *_comment_lines(f"notes: {rep.notes}"),
+            "#", "# Values marked 'assumption' are not from the paper: see the preset's docstring.", ""]
+    comments = _key_comments(name)
+    body = []
+    for line in link_to_toml(get(name)).splitlines():
+        key = line.partition("=")[0].strip()
+        if "=" in line and not line.startswith("[") and key in comments:
+            line = f"{line:<42} # {comments[key]}"
+        body.append(line)
+    return "\n".join(head + body) + "\n"

@@ -182,11 +182,13 @@ def test_section_must_be_a_table():
 
 @pytest.mark.parametrize("config,key,value,range_text", [
     ({"detection": {"efficiency": 1.5}}, "detection.efficiency", "1.5", "[0, 1]"),
-    ({"node_b": {"fiber_length_km": -1.0}}, "node_b.fiber_length_km", "-1.0", "[0, inf]"),
-    ({"detection": {"window_ns": 0.0}}, "detection.window_ns", "0.0", "(0, inf]"),
+    ({"node_b": {"fiber_length_km": -1.0}}, "node_b.fiber_length_km", "-1.0", "[0, inf)"),  # inf refused
+    ({"detection": {"window_ns": 0.0}}, "detection.window_ns", "0.0", "(0, inf)"),
     ({"node_a": {"ion_photon_fidelity": 1.01}}, "node_a.ion_photon_fidelity", "1.01", "[0, 1]"),
     ({"node_a": {"time_bin_pulse_error": -1.5}}, "node_a.time_bin_pulse_error", "-1.5", "[-1, 1]"),
-    ({"attempt_rate_hz": 0}, "attempt_rate_hz", "0", "(0, inf]"),
+    ({"attempt_rate_hz": 0}, "attempt_rate_hz", "0", "(0, inf)"),
+    ({"node_a": {"qubit_t2_s": 0.0}}, "node_a.qubit_t2_s", "0.0", "(0, inf]"),  # inf allowed: no dephasing
+    ({"interference": {"phase_noise_rad": -0.1}}, "interference.phase_noise_rad", "-0.1", "[0, inf]"),
 ])
 def test_out_of_range_names_key_value_and_range(config, key, value, range_text):
     with pytest.raises(ConfigError) as err:

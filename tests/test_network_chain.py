@@ -17,6 +17,7 @@ from ionjax.network import (
     swap_factor,
     two_link_swap,
 )
+from ionjax.network.chain import GridWarning
 
 GRID = 1024
 
@@ -177,7 +178,8 @@ def test_1024_segments_in_well_under_a_second():
 
 def test_auto_time_step_covers_slow_links():
     p = 2e-4
-    res = repeater_chain((0.95, p, 1e6), n_links=2, grid_size=GRID)
+    with pytest.warns(GridWarning, match="grid_size = 1024"):  # 128 attempts a step: ~1% rounding, said so
+        res = repeater_chain((0.95, p, 1e6), n_links=2, grid_size=GRID)
     assert float(res.time_step_s) > 1e-6  # coarser than one attempt
     assert abs(float(res.truncated_mass)) < 1e-9
     # coarse steps round each delivery up to the end of its step: at most one step late

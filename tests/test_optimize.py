@@ -169,7 +169,8 @@ def test_cli_optimize_writes_results(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "detection.window_ns" in text and "best" in text
     assert cli_main(["optimize", str(cfg), "--free", KEY, "--objective", "fidelity_at_rate", "--out", str(out)]) == 2
-    assert "min_rate_hz" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "min_rate_hz" in err or "min-rate-hz" in err
 
 
 def test_link_to_toml_round_trips(link):
@@ -181,3 +182,47 @@ def test_link_to_toml_round_trips(link):
         text = link_to_toml(lk)
         assert ij.load_link(tomllib.loads(text)).to_dict() == lk.to_dict()
     assert "qubit_t2_s = inf" in link_to_toml(link)
+
+
+def test_history_plot_shows_free_keys_in_their_units_without_offsets(link):
+    from ionjax.plotting import key_units, plot_history
+
+    res = optimize(link, [KEY, "nodes.collection_efficiency"], "fidelity", steps=6, progress=False)
+    fig = plot_history(res)
+    fig.canvas.draw()
+    axes = fig.axes
+    assert len(axes) == 5
+    assert axes[3].get_ylabel() == "detection.window_ns (ns)" and axes[4].get_ylabel() == "nodes.collection_efficiency"
+    np.testing.assert_array_equal(axes[3].lines[0].get_ydata(), res.history["params"][KEY])
+    assert all(ax.yaxis.get_offset_text().get_text() == "" for ax in axes)
+    assert axes[1].get_ylim()[1] <= 1.0
+    assert (key_units("node_a.fiber_attenuation_db_per_km"), key_units("nodes.qubit_t2_s"),
+            key_units("attempt_rate_hz"), key_units("detection.efficiency")) == ("dB/km", "s", "Hz", "")
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(rates=[]), "`rates` is empty"),
+    (dict(fidelities=[]), "`fidelities` is empty"),
+    (dict(rates=[100.0, float("nan")]), r"`rates`\[1\] = nan"),
+    (dict(rates=[float("inf")]), r"`rates`\[0\] = inf"),
+    (dict(fidelities=[0.9, 1.0]), r"`fidelities`\[1\] = 1.0"),
+    (dict(rates=[[1.0, 2.0]]), "1-D"),
+    (dict(rates="fast"), "list of numbers"),
+])
+def test_pareto_refuses_empty_and_nan_constraints(link, kw, match):
+    with pytest.raises(ij.ConfigError, match=match):
+        pareto_front(link, [KEY], progress=False, **kw)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(objective="fidelity_at_rate", min_rate_hz=float("nan")), "min_rate_hz"),
+    (dict(objective="fidelity_at_rate", min_rate_hz="abc"), "must be numbers"),
+    (dict(objective="rate_at_fidelity", min_fidelity=float("nan")), "min_fidelity"),
+    (dict(penalty_weight=float("nan")), "penalty_weight"),
+    (dict(penalty_sharpness=float("inf")), "penalty_sharpness"),
+    (dict(checkpoint_every=True), "checkpoint_every"),
+    (dict(steps=2.0), "steps"),
+])
+def test_optimize_refuses_nan_and_bad_numbers(link, kw, match):
+    with pytest.raises(ij.ConfigError, match=match):
+        optimize(link, [KEY], progress=False, **kw)

@@ -104,9 +104,12 @@ def test_interrupted_sweep_resumes_and_loses_nothing(link, full, tmp_path):
     assert len(list(ck.glob("chunk_*.npz"))) == 6
     assert not list(ck.glob("*.tmp"))
 
-    # a damaged chunk file is recomputed, not trusted
+    # a damaged chunk file is recomputed, not trusted, with a warning naming it
+    from ionjax.sweep import CheckpointWarning
+
     (ck / "chunk_000003.npz").write_bytes(b"garbage")
-    assert_same(sweep(link, GRID, checkpoint_dir=ck, progress=False), full)
+    with pytest.warns(CheckpointWarning, match="chunk_000003.npz"):
+        assert_same(sweep(link, GRID, checkpoint_dir=ck, progress=False), full)
 
 
 def test_a_different_sweep_refuses_the_checkpoint(link, tmp_path):
@@ -252,3 +255,23 @@ def test_save_npz_and_save_csv(full, tmp_path):
     csv_path = full.save_csv(tmp_path / "a.csv")
     rows = csv_path.read_text().splitlines()
     assert len(rows) == 1 + full.size and rows[0].startswith("detection.window_ns,nodes.collection_efficiency,fidelity")
+
+
+def test_fidelity_colour_scales_and_axes_end_at_one(full):
+    from dataclasses import replace
+
+    from matplotlib.colors import Normalize
+
+    from ionjax.plotting import plot_frontier, plot_sweep, plot_sweep_summary
+
+    over = replace(full, fidelity=np.minimum(full.fidelity + 0.5, 1.0 + 1e-12))  # rounding above 1
+    for fig in (plot_sweep(over, "fidelity"), plot_sweep_summary(over)):
+        mesh = fig.axes[0].collections[0]
+        assert isinstance(mesh.norm, Normalize) and mesh.norm.vmax <= 1.0
+        assert fig.axes[-1].get_ylim()[1] <= 1.0  # the colour bar
+    one = replace(over, keys=over.keys[:1], axes={k: over.axes[k] for k in over.keys[:1]},
+                  fidelity=over.fidelity[:, 0], success_probability=over.success_probability[:, 0],
+                  rate_hz=over.rate_hz[:, 0])
+    assert plot_sweep(one, "fidelity").axes[0].get_ylim()[1] <= 1.0
+    assert plot_sweep_summary(one).axes[0].get_ylim()[1] <= 1.0
+    assert plot_frontier(rates=[1.0, 2.0], fidelities=[1.0, 0.99]).axes[0].get_ylim()[1] <= 1.0

@@ -4,8 +4,8 @@ remote gates built from links. The TOML format is documented in :mod:`ionjax.net
 from __future__ import annotations
 
 import argparse
-import json
 
+from ._common import config_file, to_json
 from .simulate_cmd import parse_overrides
 
 
@@ -17,17 +17,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="network TOML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one entry, e.g. chain.cutoff_s=0.01 (repeatable)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON instead of a table (a number that is not finite is written as null)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ionjax.network.config import format_network, load_network, run_network
 
-    spec = load_network(args.config, overrides=parse_overrides(args.overrides))
+    spec = load_network(config_file(args.config, "network file"), overrides=parse_overrides(args.overrides))
     res = run_network(spec)
     if args.json:
-        print(json.dumps(res, indent=2))
+        print(to_json(res))
     else:
         print(format_network(res))
     return 0

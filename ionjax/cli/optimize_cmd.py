@@ -10,7 +10,17 @@ under ``DIR/checkpoint``: the same command run again resumes (or extends to a la
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from ionjax.errors import ConfigError
+
+from ._common import integer, number, out_dir, plot_or_explain, warn_if_plotting_missing
+
+_OBJECTIVE_HELP = {
+    "fidelity": "maximize the fidelity",
+    "rate": "maximize the (log) rate",
+    "fidelity_at_rate": "maximize the fidelity at a rate >= --min-rate-hz",
+    "rate_at_fidelity": "maximize the rate at a fidelity >= --min-fidelity",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,23 +28,49 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("optimize", help="tune link knobs by gradient descent (optax)",
                        description="Tune the --free keys of a link to maximize fidelity, rate, fidelity at a "
-                                   "minimum rate, or rate at a minimum fidelity.")
-    p.add_argument("config", nargs="?", help="link TOML file")
+                                   "minimum rate, or rate at a minimum fidelity. Writes DIR/optimized_link.toml "
+                                   "(for `ionjax simulate`), DIR/optimized_link.json, DIR/history.csv and "
+                                   "DIR/history.npz; the same command run again resumes from DIR/checkpoint. "
+                                   "Give CONFIG before --free (or end the --free list with --).")
+    p.add_argument("config", nargs="?", help="link TOML file (or use --preset)")
     p.add_argument("--preset", help="a preset name instead of a file (see `ionjax presets`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one entry of the starting link (repeatable)")
     p.add_argument("--free", nargs="+", action="extend", default=[], required=True, metavar="KEY",
-                   help="dotted keys to tune, e.g. detection.window_ns nodes.excitation_probability")
-    p.add_argument("--objective", choices=OBJECTIVES, default="fidelity")
-    p.add_argument("--min-rate-hz", type=float, default=None, help="required rate (objective fidelity_at_rate)")
-    p.add_argument("--min-fidelity", type=float, default=None, help="required fidelity (objective rate_at_fidelity)")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--plot", action="store_true", help="also write history.png")
+                   help="dotted keys to tune, e.g. detection.window_ns nodes.excitation_probability (takes every "
+                        "following word up to the next option)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="fidelity",
+                   help="what to maximize: " + "; ".join(f"{k}: {_OBJECTIVE_HELP.get(k, k)}" for k in OBJECTIVES)
+                        + " (default fidelity)")
+    p.add_argument("--min-rate-hz", type=number("--min-rate-hz", lo=0.0, lo_open=True,
+                                                meaning="required heralded rate, Hz", example="100"),
+                   default=None, metavar="HZ", help="required rate, Hz, > 0 (objective fidelity_at_rate)")
+    p.add_argument("--min-fidelity", type=number("--min-fidelity", lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                                                 meaning="required fidelity", example="0.9"),
+                   default=None, metavar="F", help="required fidelity, in (0, 1) (objective rate_at_fidelity)")
+    p.add_argument("--steps", type=integer("--steps", lo=1, meaning="number of gradient steps", example="200"),
+                   default=200, metavar="N", help="number of gradient steps, >= 1 (default 200)")
+    p.add_argument("--lr", type=number("--lr", lo=0.0, lo_open=True, meaning="Adam learning rate", example="0.05"),
+                   default=0.05, help="Adam learning rate, > 0 (default 0.05)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    p.add_argument("--plot", action="store_true",
+                   help='also write history.png; needs matplotlib: pip install "ionjax[plot]"')
     p.add_argument("--no-checkpoint", action="store_true", help="do not checkpoint the optimizer state")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def _check_constraint_flags(args: argparse.Namespace) -> None:
+    need = {"fidelity_at_rate": ("--min-rate-hz", "min_rate_hz", "100"),
+            "rate_at_fidelity": ("--min-fidelity", "min_fidelity", "0.9")}
+    if args.objective in need:
+        flag, dest, example = need[args.objective]
+        if getattr(args, dest) is None:
+            raise ConfigError(f"--objective {args.objective} needs {flag}, which was not given; e.g. {flag} {example}.")
+    for obj, (flag, dest, _) in need.items():
+        if getattr(args, dest) is not None and args.objective != obj:
+            raise ConfigError(f"{flag} {getattr(args, dest):g} applies only to --objective {obj}, but the objective "
+                              f"is {args.objective}; drop {flag} or use --objective {obj}.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
     from ionjax.cli.simulate_cmd import load_from_args
     from ionjax.optimize import optimize
 
+    _check_constraint_flags(args)
     link = load_from_args(args)
-    if not args.lr > 0:
-        raise ValueError(f"--lr must be > 0, got {args.lr}.")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(args.out, "--out")
+    if args.plot:
+        warn_if_plotting_missing("optimize")
     res = optimize(link, args.free, args.objective, optimizer=optax.adam(args.lr), steps=args.steps,
                    min_rate_hz=args.min_rate_hz, min_fidelity=args.min_fidelity,
                    checkpoint_dir=None if args.no_checkpoint else out / "checkpoint", progress=not args.quiet)
@@ -58,11 +94,17 @@ def run(args: argparse.Namespace) -> int:
           + ("" if res.feasible else "  [constraint NOT met]"))
     for k, v in res.params.items():
         print(f"  {k:40s} {res.initial[k]:.6g} -> {v:.6g}")
-    print(f"wrote {out / 'optimized_link.toml'}, {out / 'optimized_link.json'}, {out / 'history.csv'}, "
-          f"{out / 'history.npz'}")
+    written = f"{out / 'optimized_link.toml'}, {out / 'optimized_link.json'}, {out / 'history.csv'}, " \
+              f"{out / 'history.npz'}"
+    print(f"wrote {written}")
     if args.plot:
-        from ionjax.plotting import plot_history
+        def draw() -> None:
+            from ionjax.plotting import plot_history
 
-        plot_history(res, path=out / "history.png")
-        print(f"wrote {out / 'history.png'}")
+            plot_history(res, path=out / "history.png")
+            print(f"wrote {out / 'history.png'}")
+
+        replot = ("run the same command again: it resumes from the checkpoint with no steps left and only draws"
+                  if not args.no_checkpoint else "run the same command again (it optimizes again: --no-checkpoint)")
+        plot_or_explain(draw, written, replot)
     return 0

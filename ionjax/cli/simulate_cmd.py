@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from ionjax.errors import ConfigError
+
+from ._common import config_file, to_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="simulate one heralded link (TOML file or preset)")
-    p.add_argument("config", nargs="?", help="link TOML file")
+    p = sub.add_parser("simulate", help="simulate one heralded link (TOML file or preset)",
+                       description="Simulate one heralded ion-ion link and print its fidelity, success "
+                                   "probability, rate and per-pattern breakdown. Give a link TOML file or "
+                                   "--preset NAME (`ionjax presets NAME > link.toml` writes a preset as a file).")
+    p.add_argument("config", nargs="?", help="link TOML file (or use --preset)")
     p.add_argument("--preset", help="a preset name instead of a file (see `ionjax presets`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one entry by dotted key, e.g. detection.efficiency=0.8 (repeatable)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--budget", action="store_true", help="also print the error budget")
-    p.add_argument("--picture", choices=("heisenberg", "schrodinger"), default="heisenberg")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON instead of a table (fidelity, success_probability, rate_hz, patterns, state; "
+                        "a number that is not finite is written as null)")
+    p.add_argument("--budget", action="store_true",
+                   help="also print the error budget (the fidelity with each imperfection switched off)")
+    p.add_argument("--picture", choices=("heisenberg", "schrodinger"), default="heisenberg",
+                   help="how the state is computed: detection effects pulled back onto the nodes (heisenberg, "
+                        "default, faster) or the joint state propagated (schrodinger); the numbers agree")
     p.set_defaults(func=run)
 
 
@@ -23,7 +34,7 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set takes KEY=VALUE (a dotted key, e.g. detection.efficiency=0.8), got {item!r}.")
+            raise ConfigError(f"--set takes KEY=VALUE (a dotted key, e.g. detection.efficiency=0.8), got {item!r}.")
         out[key.strip()] = value.strip()
     return out
 
@@ -35,10 +46,12 @@ def load_from_args(args: argparse.Namespace):  # noqa: ANN201
 
     overrides = parse_overrides(args.overrides)
     if (args.config is None) == (args.preset is None):
-        raise ValueError("give exactly one of CONFIG (a TOML file) or --preset NAME.")
+        given = f"both CONFIG {args.config!r} and --preset {args.preset!r}" if args.config else "neither"
+        raise ConfigError(f"give exactly one of CONFIG (a link TOML file) or --preset NAME, got {given}; "
+                          "`ionjax presets` lists the presets.")
     if args.preset:
         return load_link(presets.as_dict(args.preset), overrides=overrides)
-    return load_link(args.config, overrides=overrides)
+    return load_link(config_file(args.config, "link file"), overrides=overrides)
 
 
 def format_result(link, res) -> str:  # noqa: ANN001
@@ -67,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         d = res.to_dict()
         if args.budget:
             d["error_budget"] = [vars(b) for b in error_budget(link)]
-        print(json.dumps(d, indent=2))
+        print(to_json(d))
     else:
         print(format_result(link, res))
         if args.budget:

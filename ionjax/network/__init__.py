@@ -14,7 +14,8 @@ attempt_rate_hz)`` of a Werner pair (:func:`elementary_link`).
 * :func:`repeater_chain`: N links swapped in a nested or sequential schedule with a
   memory cutoff; waiting-time distributions exact on a time grid (restart
   protocol of Brand, Coopmans & Elkouss 2020), decoherence averaged over them;
-  differentiable in every number including the cutoff; ``log2 N`` FFT joins.
+  differentiable in every number including the cutoff; ``log2 N`` FFT joins; the time grid is refined
+  until accurate, or a :class:`GridWarning` says what it would need (:func:`grid_error`).
   :func:`chain_monte_carlo` is the event-by-event cross-check; :mod:`.waiting`
   holds the closed forms (``E[max]`` of geometric links, one swap with a cutoff).
 * :func:`remote_gate`: a CNOT/CZ teleported with one pair (Eisert et al. 2000); process and
@@ -28,7 +29,7 @@ Bell-diagonal pairs are also described by their Pauli correlators ``(..., 3)``
 (:func:`pauli_correlators`), which multiply under swapping.
 """
 
-from .chain import SCHEDULES, ChainResult, MonteCarloResult, chain_monte_carlo, repeater_chain
+from .chain import SCHEDULES, ChainResult, GridWarning, MonteCarloResult, chain_monte_carlo, grid_error, repeater_chain
 from .config import NetworkSpec, format_network, load_network, run_network
 from .ghz import GHZResult, fuse_ghz, ghz, ghz_fidelity, ghz_ket
 from .ops import depolarize, measure, store
@@ -63,6 +64,7 @@ __all__ = [
     "ChainResult",
     "ElementaryLink",
     "GHZResult",
+    "GridWarning",
     "MonteCarloResult",
     "NetworkSpec",
     "RemoteGateResult",
@@ -86,6 +88,7 @@ __all__ = [
     "ghz",
     "ghz_fidelity",
     "ghz_ket",
+    "grid_error",
     "load_network",
     "max_geometric_cdf",
     "measure",

@@ -18,7 +18,25 @@ Time is a grid of ``grid_size`` steps of ``time_step_s`` (by default ``"auto"``:
 the attempt period of the fastest link, doubled until the grid holds all but
 1e-10 of the waiting-time distribution). A link succeeds in a step with
 probability ``1 - (1 - p)^(R dt)`` (exact when ``dt = 1/R``; coarser steps round
-ages to the step). Each block is its waiting-time distribution ``P(T = t)`` and its
+ages to the step).
+
+How fine the grid must be. A step of ``m = R dt`` attempts rounds each delivery up
+to the end of its step: one link's mean wait on the grid is ``m p / (1 - (1 - p)^m)``
+attempts instead of ``1 / p``, a relative excess ``e = m p / (1 - (1 - p)^m) - 1``
+(``~ (m - 1) p / 2``; 0 at ``m = 1``). :func:`grid_error` returns the largest ``e`` over the
+links, times 4 with a finite cutoff: an estimated bound on the chain's relative rate error
+(calibrated against attempt-level grids, the error was below ``e / 2`` without a cutoff and
+up to ``3 e`` with one, where rounding also moves age differences across the cutoff).
+With ``grid_size`` left out (``None``) and
+``time_step_s="auto"``, the grid starts at :data:`DEFAULT_GRID_SIZE` steps and is doubled
+(up to :data:`MAX_AUTO_GRID_SIZE`) until that estimate is ``<= GRID_TOLERANCE`` (1%) and the step
+resolves the cutoff (``dt <= cutoff / 4``). A ``grid_size`` or ``time_step_s`` given
+explicitly is used as is, with a :class:`GridWarning` that names the value it
+would need when the grid is too coarse (the estimate above ``GRID_TOLERANCE``), resolves the cutoff
+to fewer than 4 steps, or misses more than ``1e-6`` of the waiting-time
+distribution beyond its horizon (``truncated_mass``; the rate is then too high).
+
+Each block is its waiting-time distribution ``P(T = t)`` and its
 correlator-weighted distribution ``Q(t) = P(T = t) E[c | T = t]`` (Pauli
 correlators, :mod:`ionjax.network.pairs`; pairs are taken Bell-diagonal, i.e.
 Pauli-twirled, which keeps their Bell populations). Joining two blocks is exact
@@ -70,10 +88,27 @@ from .pairs import (
 from .swap import swap_factor
 from .waiting import geometric_pmf
 
-__all__ = ["ChainResult", "MonteCarloResult", "repeater_chain", "chain_monte_carlo", "SCHEDULES"]
+__all__ = ["ChainResult", "MonteCarloResult", "GridWarning", "repeater_chain", "chain_monte_carlo", "grid_error",
+           "SCHEDULES", "DEFAULT_GRID_SIZE", "MAX_AUTO_GRID_SIZE", "GRID_TOLERANCE"]
 
 SCHEDULES = ("nested", "sequential")
+#: Steps of the time grid when ``grid_size`` is left out (the automatic grid starts here).
+DEFAULT_GRID_SIZE = 4096
+#: The automatic grid stops doubling here (and warns if that is still too coarse).
+MAX_AUTO_GRID_SIZE = 1 << 18
+#: Largest accepted rounding excess of one link's mean wait on the grid (see :func:`grid_error`).
+GRID_TOLERANCE = 0.01
+#: Largest probability beyond the grid's horizon accepted without a warning.
+TRUNCATION_TOLERANCE = 1e-6
 _AUTO_TAIL = 1e-10
+# with a cutoff, a step's rounding also moves age differences across the cutoff: calibrated against attempt-level
+# grids, the rate error was up to ~3x one link's excess (without a cutoff, below half of it)
+_CUTOFF_FACTOR = 4.0
+
+
+class GridWarning(UserWarning):
+    """The time grid is too coarse or too short for the waiting times: results are biased (the message says
+    which value of ``grid_size`` / ``time_step_s`` would do)."""
 _swap_factor = swap_factor  # jitted: compiled once, shared by every chain shape
 
 
@@ -92,6 +127,8 @@ class ChainResult:
         time_step_s: the grid step.
         truncated_mass: probability beyond the grid (``1 - sum(waiting_time_pmf)``): keep it small.
         swap_factor: the factor ``(3,)`` of one noisy swap.
+        grid_error: :func:`grid_error`, an estimated bound on the rate's relative error from the step (keep it
+            below ``GRID_TOLERANCE``).
         n_links: number of elementary links (static).
         schedule: ``"nested"`` or ``"sequential"`` (static).
     """
@@ -105,22 +142,29 @@ class ChainResult:
     time_step_s: jax.Array
     truncated_mass: jax.Array
     swap_factor: jax.Array
+    grid_error: jax.Array | None = None
     n_links: int = field(metadata=dict(static=True), default=1)
     schedule: str = field(metadata=dict(static=True), default="nested")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary (floats)."""
+        """JSON-friendly summary (floats; ``None`` where a figure is not finite, e.g. nothing on the grid)."""
         return {
             "n_links": self.n_links,
             "schedule": self.schedule,
-            "fidelity": float(self.fidelity),
-            "rate_hz": float(self.rate_hz),
-            "mean_waiting_time_s": float(self.mean_waiting_time_s),
-            "correlators": [float(x) for x in np.asarray(self.correlators)],
-            "time_step_s": float(self.time_step_s),
+            "fidelity": _finite(self.fidelity),
+            "rate_hz": _finite(self.rate_hz),
+            "mean_waiting_time_s": _finite(self.mean_waiting_time_s),
+            "correlators": [_finite(x) for x in np.asarray(self.correlators)],
+            "time_step_s": _finite(self.time_step_s),
             "grid_size": int(self.waiting_time_pmf.shape[-1]),
-            "truncated_mass": float(self.truncated_mass),
+            "truncated_mass": _finite(self.truncated_mass),
+            "grid_error": _finite(self.grid_error) if self.grid_error is not None else None,
         }
+
+
+def _finite(x: Any) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -283,15 +327,39 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, cutoff_s: jax.Array
         time_step_s=dt,
         truncated_mass=jnp.maximum(1.0 - total, 0.0),  # round-off can make 1 - total slightly negative
         swap_factor=s,
+        grid_error=_rounding_excess(jnp.clip(p, 0.0, 1.0 - 1e-15), rate * dt, p_step)
+        * jnp.where(finite, _CUTOFF_FACTOR, 1.0),
         n_links=n_links,
         schedule=schedule,
     )
 
 
+def _rounding_excess(p: Any, m: Any, p_step: Any) -> Any:
+    """``max_i |m_i p_i / p_step_i - 1|``: how much the grid lengthens one link's mean wait (works on numpy and
+    jax arrays)."""
+    xp = jnp if isinstance(p_step, jax.Array) else np
+    ratio = m * p / xp.where(p_step > 0, p_step, 1.0)
+    return xp.max(xp.abs(xp.where(p_step > 0, ratio, 1.0) - 1.0))
+
+
+def grid_error(links: Any, time_step_s: Any, n_links: int | None = None, cutoff_s: Any = np.inf) -> float:
+    """An estimated bound on the relative rate error of a repeater chain on a grid of step ``time_step_s`` (see
+    the module docstring): the largest excess of one link's mean wait, ``max_i m_i p_i / (1 - (1 - p_i)^m_i) - 1``
+    with ``m_i = attempt_rate_hz_i * time_step_s``, times 4 with a finite cutoff.
+
+    0 when the step is one attempt of every link. Links as for :func:`repeater_chain`.
+    """
+    p, rate, _, _, _ = _link_arrays(links, n_links)
+    p = np.clip(np.asarray(p, float), 0.0, 1.0 - 1e-15)
+    m = np.asarray(rate, float) * float(time_step_s)
+    factor = _CUTOFF_FACTOR if np.isfinite(float(cutoff_s)) else 1.0
+    return float(_rounding_excess(p, m, -np.expm1(m * np.log1p(-p)))) * factor
+
+
 def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "nested", cutoff_s: Any = jnp.inf,
                    t2_s: Any = jnp.inf, gate_error: Any = 0.0, readout_error: Any = 0.0,
                    swap_success_probability: Any = 1.0, time_step_s: Any = "auto",
-                   grid_size: int = 4096) -> ChainResult:
+                   grid_size: int | None = None) -> ChainResult:
     """End-to-end fidelity and rate of a repeater chain, with exact waiting-time statistics on a grid.
 
     Args:
@@ -306,7 +374,10 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
         swap_success_probability: probability that a Bell measurement succeeds (1 for ions).
         time_step_s: the grid step in seconds, or ``"auto"`` (needs concrete numbers; under
             ``jit``/``grad``/``vmap`` pass a number, e.g. the ``time_step_s`` of an ``"auto"`` result).
-        grid_size: number of time steps (static).
+        grid_size: number of time steps (static, >= 16), or None (default): with ``time_step_s="auto"``,
+            :data:`DEFAULT_GRID_SIZE` doubled until the step rounds no link's mean wait by more than
+            ``GRID_TOLERANCE`` and resolves the cutoff (see the module docstring); with a numeric
+            ``time_step_s``, :data:`DEFAULT_GRID_SIZE`.
 
     Returns:
         :class:`ChainResult` (unbatched; batch with ``jax.vmap``).
@@ -314,6 +385,11 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     Raises:
         ConfigError (a ValueError): no links, N not a power of 2 for ``"nested"``, a cutoff <= 0, values
         out of range, or ``time_step_s="auto"`` with traced numbers.
+
+    Warns:
+        GridWarning: with concrete numbers, when the grid is too coarse (:func:`grid_error` above
+        ``GRID_TOLERANCE``), resolves the cutoff to fewer than 4 steps, or misses more than ``1e-6`` of the
+        waiting-time distribution; the message names the ``grid_size`` / ``time_step_s`` that would do.
 
     Example (float64):
         >>> from ionjax.network import repeater_chain
@@ -323,8 +399,12 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     """
     if schedule not in SCHEDULES:
         raise ConfigError(f"schedule = {schedule!r} is not known; allowed: {', '.join(SCHEDULES)}.")
-    if isinstance(grid_size, bool) or not isinstance(grid_size, int) or grid_size < 16:
-        raise ConfigError(f"grid_size must be an integer >= 16, got {grid_size!r}.")
+    auto_grid = grid_size is None
+    if auto_grid:
+        grid_size = DEFAULT_GRID_SIZE
+    if isinstance(grid_size, bool) or not isinstance(grid_size, (int, np.integer)) or grid_size < 16:
+        raise ConfigError(f"grid_size must be an integer >= 16 (or None: chosen automatically), got {grid_size!r}.")
+    grid_size = int(grid_size)
     p, rate, c, n, homogeneous = _link_arrays(links, n_links)
     if schedule == "nested" and n & (n - 1):
         raise ConfigError(f"The nested schedule needs a power-of-2 number of links, got n_links = {n}; "
@@ -339,24 +419,103 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     p, rate, c = (jnp.asarray(x, fdt) for x in (p, rate, c))
     s = _swap_factor(jnp.asarray(gate_error, fdt), jnp.asarray(readout_error, fdt))
     args = (jnp.asarray(cutoff_s, fdt), jnp.asarray(t2_s, fdt), s, jnp.asarray(swap_success_probability, fdt))
-    core = partial(_chain_core, p, rate, c, *args, n_links=n, homogeneous=homogeneous, schedule=schedule,
-                   grid_size=grid_size)
+
+    def core(dt: Any, size: int) -> ChainResult:
+        return _chain_core(p, rate, c, *args, jnp.asarray(dt, fdt), n_links=n, homogeneous=homogeneous,
+                           schedule=schedule, grid_size=size)
+
+    concrete = _is_concrete(p, rate, c, *args)
     if isinstance(time_step_s, str):
         if time_step_s != "auto":
             raise ConfigError(f"time_step_s must be a number of seconds or 'auto', got {time_step_s!r}.")
-        if not _is_concrete(p, rate, c, *args):
+        if not concrete:
             raise ConfigError(
                 "time_step_s='auto' needs concrete numbers, but some are traced (inside jit, grad or vmap). "
                 "Pass time_step_s explicitly, e.g. the time_step_s of repeater_chain(...) run once outside.")
-        res = _auto(core, np.asarray(p), np.asarray(rate), n, grid_size)
-        dt = float(res.time_step_s)
-        if np.isfinite(float(cutoff_s)) and dt > float(cutoff_s) / 4:
-            warnings.warn(f"time_step_s='auto' chose {dt:.3g} s to cover the waiting times with grid_size = "
-                          f"{grid_size}, but that resolves the cutoff {float(cutoff_s):.3g} s only to one step in "
-                          f"{float(cutoff_s) / dt:.2g}; raise grid_size for accuracy.", stacklevel=2)
+        pn, rn = np.asarray(p), np.asarray(rate)
+        res = _auto(core, pn, rn, n, grid_size)
+        cut = float(cutoff_s)
+        while auto_grid and grid_size < MAX_AUTO_GRID_SIZE:
+            dt = float(res.time_step_s)
+            target = _dt_target(pn, rn, cut)
+            if dt <= target * (1 + 1e-9):
+                break
+            grid_size = min(MAX_AUTO_GRID_SIZE, max(2 * grid_size, _pow2_at_least(grid_size * dt / target)))
+            res = _auto(core, pn, rn, n, grid_size)
+        _warn_grid(res, pn, rn, cut, grid_size, auto_grid, auto_dt=True)
         return res
     _check_scalar("time_step_s", time_step_s, 0.0, np.inf, lo_open=True)
-    return core(jnp.asarray(time_step_s, fdt))
+    if concrete and _is_concrete(time_step_s) and not np.isfinite(float(time_step_s)):
+        raise ConfigError(f"time_step_s = {float(time_step_s)} is out of range: allowed (0, inf) s; give a number "
+                          "of seconds or 'auto'.")
+    res = core(time_step_s, grid_size)
+    if concrete and _is_concrete(time_step_s):
+        _warn_grid(res, np.asarray(p), np.asarray(rate), float(cutoff_s), grid_size, auto_grid, auto_dt=False)
+    return res
+
+
+def _dt_target(p: np.ndarray, rate: np.ndarray, cutoff: float) -> float:
+    """The largest step the automatic grid accepts: rounding excess <= GRID_TOLERANCE, cutoff in >= 4 steps
+    (never below one attempt of the fastest link, which is exact)."""
+    dt0 = 1.0 / float(np.max(rate))
+    pc = np.clip(p, 1e-300, 1.0 - 1e-15)
+    tol = GRID_TOLERANCE / (_CUTOFF_FACTOR if math.isfinite(cutoff) else 1.0)
+    lo, hi = dt0, dt0 * (1.0 + 2.0 * tol / float(np.min(pc))) * 4.0
+    for _ in range(60):  # bisection on the exact excess (monotone in the step)
+        mid = math.sqrt(lo * hi)
+        m = rate * mid
+        if _rounding_excess(pc, m, -np.expm1(m * np.log1p(-pc))) <= tol:
+            lo = mid
+        else:
+            hi = mid
+    target = lo
+    if math.isfinite(cutoff):
+        target = min(target, cutoff / 4.0)
+    return max(target, dt0)
+
+
+def _pow2_at_least(x: float) -> int:
+    return 1 << max(4, math.ceil(math.log2(max(x, 16.0))))
+
+
+def _warn_grid(res: ChainResult, p: np.ndarray, rate: np.ndarray, cutoff: float, grid_size: int, auto_grid: bool,
+               auto_dt: bool) -> None:
+    """GridWarning for a grid that is too coarse, resolves the cutoff badly, or is too short."""
+    dt = float(res.time_step_s)
+    err = float(res.grid_error)
+    how = "time_step_s='auto' chose" if auto_dt else "time_step_s ="
+    if err > GRID_TOLERANCE * (1 + 1e-9):
+        target = _dt_target(p, rate, cutoff)
+        if auto_dt:
+            need = _pow2_at_least(grid_size * dt / target)
+            fix = (f"raise grid_size to >= {need}" if not auto_grid else
+                   f"the automatic grid stopped at its largest size {grid_size} (it would need grid_size >= {need})")
+        else:
+            fix = f"use time_step_s <= {target:.3g} s (with a grid_size that covers the waiting times), or 'auto'"
+        warnings.warn(f"grid_size = {grid_size} with {how} {dt:.3g} s is too coarse for this chain: a step holds "
+                      f"{float(np.max(rate)) * dt:.3g} attempts, and rounding deliveries to a step makes the rate "
+                      f"wrong by up to about {100 * err:.3g}% (tolerance {100 * GRID_TOLERANCE:g}%); {fix}.",
+                      GridWarning, stacklevel=3)
+    if math.isfinite(cutoff) and dt > cutoff / 4 and dt > 1.0 / float(np.max(rate)) * (1 + 1e-9):
+        if auto_dt:
+            need = _pow2_at_least(grid_size * dt * 4 / cutoff)
+            fix = f"raise grid_size to >= {need}" + (" (above the automatic grid's largest size)" if auto_grid else "")
+        else:
+            fix = f"use time_step_s <= {cutoff / 4:.3g} s"
+        warnings.warn(f"grid_size = {grid_size} with {how} {dt:.3g} s resolves the cutoff {cutoff:.3g} s only to "
+                      f"{cutoff / dt:.2g} steps (ages are rounded to a step); {fix} for accuracy.",
+                      GridWarning, stacklevel=3)
+    lost = float(res.truncated_mass)
+    if lost > TRUNCATION_TOLERANCE:
+        lam = float(np.min(-np.log1p(-np.clip(p, 0.0, 1.0 - 1e-15)) * rate))
+        tau = max(float(res.mean_waiting_time_s) if math.isfinite(float(res.mean_waiting_time_s)) else 0.0, 1 / lam)
+        horizon = grid_size * dt + tau * math.log(max(lost, 1e-300) / _AUTO_TAIL)
+        need = _pow2_at_least(horizon / dt)
+        warnings.warn(f"grid_size = {grid_size} steps of {dt:.3g} s (a horizon of {grid_size * dt:.3g} s) misses "
+                      f"probability {lost:.2g} of the waiting time beyond its end (tolerance "
+                      f"{TRUNCATION_TOLERANCE:g}): the mean waiting time is underestimated and the rate overestimated. "
+                      f"Use grid_size >= {need} (or a longer time_step_s, or time_step_s='auto').",
+                      GridWarning, stacklevel=3)
 
 
 def _auto(core: Any, p: np.ndarray, rate: np.ndarray, n: int, grid_size: int) -> ChainResult:
@@ -366,7 +525,7 @@ def _auto(core: Any, p: np.ndarray, rate: np.ndarray, n: int, grid_size: int) ->
     k = max(0, math.ceil(math.log2(max(need / (grid_size * dt0), 1.0))))
     res = None
     for _ in range(48):
-        res = core(jnp.asarray(dt0 * 2.0**k))
+        res = core(dt0 * 2.0**k, grid_size)
         if float(res.truncated_mass) <= _AUTO_TAIL * 10:
             return res
         k += 1

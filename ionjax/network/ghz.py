@@ -22,6 +22,7 @@ sums over the distribution of the max (on a grid of attempts).
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..core.state import DensityMatrix, tensor
 from ..errors import ConfigError
+from .chain import TRUNCATION_TOLERANCE, GridWarning
 from .ops import CNOT, X, gate, measure
 from .pairs import PAIR_SPACE, elementary_link, is_number_tuple, pauli_correlators, rename, state_from_correlators
 from .waiting import expected_max_geometric
@@ -156,7 +158,7 @@ def ghz(links: Any, n_nodes: int | None = None, *, gate_error: Any = 0.0, readou
             until the grid covers all but 1e-12 of the waiting time (needs concrete numbers; under
             ``jit``/``grad``/``vmap`` pass a number). Steps longer than an attempt round ages to the step.
         grid_size: number of time steps (static); probability beyond the grid is dropped
-            (``truncated_mass``).
+            (``truncated_mass``; a :class:`~ionjax.network.chain.GridWarning` above 1e-6 names the size needed).
     """
     if isinstance(links, (list, tuple)) and not is_number_tuple(links):
         if len(links) == 0:
@@ -185,8 +187,18 @@ def ghz(links: Any, n_nodes: int | None = None, *, gate_error: Any = 0.0, readou
         lam = float(np.min(-np.log1p(-np.clip(pn, 0.0, 1.0 - 1e-15)) * rn))
         need = (np.log(len(els)) + 28.0) / lam  # P(max > need) <= 1e-12
         time_step_s = dt0 * 2.0 ** max(0, int(np.ceil(np.log2(max(need / (grid_size * dt0), 1.0)))))
-    return _ghz_core(p, rate, corr, jnp.asarray(gate_error), jnp.asarray(readout_error), jnp.asarray(t2_s),
-                     jnp.asarray(time_step_s, jnp.result_type(float)), grid_size=grid_size)
+    res = _ghz_core(p, rate, corr, jnp.asarray(gate_error), jnp.asarray(readout_error), jnp.asarray(t2_s),
+                    jnp.asarray(time_step_s, jnp.result_type(float)), grid_size=grid_size)
+    if not isinstance(res.truncated_mass, jax.core.Tracer) and float(res.truncated_mass) > TRUNCATION_TOLERANCE:
+        dt = float(res.time_step_s)
+        pn, rn = np.clip(np.asarray(p, float), 0.0, 1.0 - 1e-15), np.asarray(rate, float)
+        per_step = float(np.min(-np.log1p(-pn) * rn)) * dt  # slowest link: -log P(no success) per step
+        need = 1 << max(4, int(np.ceil(np.log2((np.log(len(els)) + 28.0) / per_step))))
+        warnings.warn(f"grid_size = {grid_size} steps of {dt:.3g} s misses probability "
+                      f"{float(res.truncated_mass):.2g} that the links need longer (tolerance "
+                      f"{TRUNCATION_TOLERANCE:g}); the fidelity ignores those waits. Use grid_size >= {need} "
+                      "(or time_step_s='auto').", GridWarning, stacklevel=2)
+    return res
 
 
 @partial(jax.jit, static_argnames=("grid_size",))

@@ -66,7 +66,8 @@ class RemoteGateResult:
         average_gate_fidelity: ``(4 F_pro + 1) / 5``.
         choi: the Choi state on ``("rc", "c", "t", "rt")`` (references ``rc``, ``rt`` of control ``c`` and
             target ``t``).
-        rate_hz: gates per second the link supports (one pair per gate): its heralded pair rate.
+        rate_hz: gates per second the link supports (one pair per gate): its heralded pair rate (a chain's
+            end-to-end rate; NaN for a bare pair state).
         pair_fidelity: fidelity of the consumed pair to ``Psi+``.
         gate: ``"cnot"`` or ``"cz"`` (static).
     """
@@ -79,9 +80,11 @@ class RemoteGateResult:
     gate: str = field(metadata=dict(static=True), default="cnot")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary; ``rate_hz`` is None when unknown (a pair given as a bare state)."""
+        rate = float(self.rate_hz)
         return {"gate": self.gate, "process_fidelity": float(self.process_fidelity),
-                "average_gate_fidelity": float(self.average_gate_fidelity), "rate_hz": float(self.rate_hz),
-                "pair_fidelity": float(self.pair_fidelity)}
+                "average_gate_fidelity": float(self.average_gate_fidelity),
+                "rate_hz": rate if np.isfinite(rate) else None, "pair_fidelity": float(self.pair_fidelity)}
 
 
 def _check_gate(name: str) -> np.ndarray:
@@ -126,13 +129,19 @@ def remote_gate(link: Any, gate: str = "cnot", gate_error: Any = 0.0, readout_er
 
     Args:
         link: a ``Link``, ``LinkResult``, :class:`~ionjax.network.ElementaryLink`, numbers
-            ``(fidelity, success_probability[, attempt_rate_hz])``, or a two-qubit ``DensityMatrix`` (a pair).
+            ``(fidelity, success_probability[, attempt_rate_hz])``, a
+            :class:`~ionjax.network.ChainResult` (the end-to-end pair of a repeater chain, at its rate), or a
+            two-qubit ``DensityMatrix`` (a pair; the rate is then unknown, NaN).
         gate: ``"cnot"`` or ``"cz"``.
         gate_error: depolarizing probability after each of the two local two-qubit gates.
         readout_error: bit-flip probability of each of the two readouts.
     """
+    from .chain import ChainResult
+
     u = _check_gate(gate)
-    if isinstance(link, DensityMatrix):
+    if isinstance(link, ChainResult):
+        pair, rate = link.state, link.rate_hz
+    elif isinstance(link, DensityMatrix):
         pair, rate = link, jnp.asarray(jnp.nan)
     else:
         el = elementary_link(link)

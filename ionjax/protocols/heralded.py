@@ -167,7 +167,9 @@ def _build_structure(encoding: str, kind: str) -> LinkStructure:
             ok &= np.all(occ[:, k:] == 0, axis=1)
         return np.nonzero(ok)[0]
 
-    keep_a, keep_b = allowed(reg_a, False), allowed(reg_b, True)
+    # int32 index constants: JAX caches a NumPy constant by identity, so an int64 index array used once with
+    # x64 enabled breaks indexing later under ``jax.enable_x64(False)``
+    keep_a, keep_b = allowed(reg_a, False).astype(np.int32), allowed(reg_b, True).astype(np.int32)
     prod = np.array([[reg.index(tuple(reg_a.basis[i]) + tuple(reg_b.basis[j])) for j in keep_b] for i in keep_a])
     u = _bs_network(modes_a, modes_b)
     u_hat = np.asarray(jax.jit(lift_unitary, static_argnums=0)(reg, u))
@@ -526,7 +528,7 @@ def _node_plan(st: LinkStructure, encoding: str, which: str, entries: list[tuple
             if support[i * d0 + r, j * d0 + c]:
                 src_of[(ij, (r, c))] = len(src_index)
                 src_index.append((i * d0 + r) * 2 * d0 + j * d0 + c)
-    return _NodePlan(d0, np.array(src_index, np.int64), src_of, np.array(exps, np.int64).reshape(-1, _EXPS),
+    return _NodePlan(d0, np.array(src_index, np.int32), src_of, np.array(exps, np.int64).reshape(-1, _EXPS),
                      tuple(terms))
 
 
