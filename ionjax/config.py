@@ -4,6 +4,12 @@ The format (DESIGN.md) with every key, its default, unit and allowed range is
 :data:`SCHEMA`. A key left out takes its default; a key the format does not
 know is an error (with a suggestion for a misspelling); a value of the wrong
 type or out of range is an error naming the key, the value and the range.
+Every bad input is a :class:`~ionjax.errors.ConfigError`: a ``source`` that is
+not a path, dict or Link; a file that cannot be read as TOML (through
+:func:`ionjax._io.read_toml`, naming the file); a section that is not a table;
+a bool, string, array or NaN where a number belongs; an integer too large for a
+float; an inf where the key refuses it (:attr:`KeySpec.inf_refused` says why).
+Numbers may be Python, numpy or JAX scalars (0-d arrays included).
 
 A :class:`Link` is a pytree: numbers are array leaves (vmap/grad over any of
 them; changing one never recompiles), while ``protocol``, ``encoding`` and
@@ -30,7 +36,8 @@ import numpy as np
 from ._io import read_toml
 from .errors import ConfigError
 
-__all__ = ["Link", "NodeParams", "DetectionParams", "InterferenceParams", "load_link", "SCHEMA", "link_to_dict"]
+__all__ = ["Link", "NodeParams", "DetectionParams", "InterferenceParams", "load_link", "SCHEMA", "KeySpec",
+           "link_to_dict"]
 
 INF = math.inf
 

@@ -532,11 +532,14 @@ def _num_text(x: Any) -> str:
     return str(x)
 
 
+SET_KINDS = ("malformed", "unknown_key", "unknown_section", "too_deep", "bad_value", "bad_text", "bad_static")
+VARY_KINDS = ("malformed", "unknown_key", "static_key", "out_of_range", "huge", "huge_product", "twice", "empty")
+
+
 @st.composite
-def bad_set(draw: Any) -> tuple[str, tuple[tuple[str, ...], ...]]:
-    """A bad ``--set KEY=VALUE`` for a link, and the names its error must contain."""
-    kind = draw(st.sampled_from(["malformed", "unknown_key", "unknown_section", "too_deep", "bad_value",
-                                 "bad_value", "bad_text", "bad_static"]))
+def bad_set(draw: Any, kind: str | None = None) -> tuple[str, tuple[tuple[str, ...], ...]]:
+    """A bad ``--set KEY=VALUE`` for a link, and the names its error must contain; ``kind`` in :data:`SET_KINDS`."""
+    kind = kind or draw(st.sampled_from(SET_KINDS))
     if kind == "malformed":
         item = draw(st.sampled_from(["detection.efficiency", "=0.5", " =0.5", "", "detection.efficiency0.8"]))
         return item, (("--set",),)
@@ -572,11 +575,10 @@ def bad_set(draw: Any) -> tuple[str, tuple[tuple[str, ...], ...]]:
 
 
 @st.composite
-def bad_vary(draw: Any) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """Bad ``--vary`` arguments (a tuple of argv words) and the names the error must contain."""
+def bad_vary(draw: Any, kind: str | None = None) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """Bad ``--vary`` arguments (argv words) and the names the error must contain; ``kind`` in :data:`VARY_KINDS`."""
     key = "detection.window_ns"
-    kind = draw(st.sampled_from(["malformed", "malformed", "unknown_key", "static_key", "out_of_range", "huge",
-                                 "huge_product", "twice", "empty"]))
+    kind = kind or draw(st.sampled_from(VARY_KINDS))
     if kind == "malformed":
         form = draw(st.sampled_from(["spec", "spec", "spec", "no_key", "no_equals", "no_value"]))
         spec = draw(st.sampled_from(["1:2", "1:2:3:4:5", "a:2:3", "1:b:3", "1:2:x", "1:2:0", "1:2:-3", "1:2:2.5",
@@ -603,7 +605,7 @@ def bad_vary(draw: Any) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
             item = f"{dotted}={_num_text(bad)}:{good!r}:3"
         return ("--vary", item), ((dotted,), ("--vary",))
     if kind == "huge":
-        num = draw(st.sampled_from([10**13, 10**15, 1000000000000000, 10**18, 10**30, 10**400]))
+        num = draw(st.sampled_from([10**15, 10**400, 10**13, 10**18, 10**30, 2**64, 10**4000]))
         return ("--vary", f"{key}=1:2:{num}"), (("--vary",), (key,))
     if kind == "huge_product":
         n = draw(st.integers(10**6, 10**7))  # >= 1e12 points
@@ -626,9 +628,9 @@ def _replace_out(argv: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]
 
 
 FLAG_KINDS = (
-    "simulate:set", "simulate:preset", "simulate:both", "simulate:neither", "simulate:picture",
-    "simulate:unknown_flag",
-    "sweep:vary", "sweep:memory", "sweep:chunk", "sweep:out", "sweep:set", "sweep:preset",
+    *(f"simulate:set-{k}" for k in SET_KINDS), "simulate:preset", "simulate:both", "simulate:neither",
+    "simulate:picture", "simulate:unknown_flag",
+    *(f"sweep:vary-{k}" for k in VARY_KINDS), "sweep:memory", "sweep:chunk", "sweep:out", "sweep:set", "sweep:preset",
     "optimize:lr", "optimize:steps", "optimize:min_rate", "optimize:min_fid", "optimize:missing_constraint",
     "optimize:objective", "optimize:free", "optimize:out", "optimize:set", "optimize:preset",
     "network:unknown_key", "network:no_section", "network:bad_value", "network:bad_choice",
@@ -640,9 +642,10 @@ FLAG_KINDS = (
 def bad_flags(draw: Any, which: str | None = None) -> Case:
     """Bad command-line flags for every subcommand; ``which`` in :data:`FLAG_KINDS` ("command:kind")."""
     cmd, _, kind = (which or draw(st.sampled_from(FLAG_KINDS))).partition(":")
+    kind, _, sub = kind.partition("-")
     if cmd == "simulate":
         if kind == "set":
-            item, names = draw(bad_set())
+            item, names = draw(bad_set(sub or None))
             return Case(("simulate", "--preset", "oxford_2020", "--set", item), names, f"--set {item!r}")
         if kind == "preset":
             p = "zq_" + draw(words)
@@ -659,7 +662,7 @@ def bad_flags(draw: Any, which: str | None = None) -> Case:
         return Case(("simulate", "--preset", "oxford_2020", flag), ((flag,),), "unknown flag")
     if cmd == "sweep":
         if kind == "vary":
-            words_, names = draw(bad_vary())
+            words_, names = draw(bad_vary(sub or None))
             return Case(SWEEP + words_, names, f"--vary {' '.join(words_[1::2])!r}")
         if kind == "memory":
             v = draw(st.sampled_from(["nan", "inf", "-inf", "-1", "0", "-0.5", "-1e300", "abc", "", "1e400"]))

@@ -230,6 +230,7 @@ NAMED_CASES = [
          (("nodes.fiber_length_km",), ("node_a.fiber_length_km",)), "--set a 400-digit integer"),
     Case(SWEEP + ("--vary", "detection.window_ns"), (("--vary",),), "--vary without ="),
     Case(SWEEP + ("--vary", "detection.window_ns=1:2:1000000000000000"), (("--vary",),), "--vary 1e15 points"),
+    Case(SWEEP + ("--vary", "detection.window_ns=1:2:1" + "0" * 400), (("--vary",),), "--vary a 401-digit NUM"),
     Case(SWEEP + ("--vary", "detection.window_ns=1:200:1000000", "--vary", "detection.efficiency=0.1:0.9:1000000"),
          (("--vary",),), "--vary 1e12 points in all"),
     Case(SWEEP + ("--vary", "detection.zq_x=1,2"), (("detection.zq_x",),), "--vary an unknown key"),

@@ -16,7 +16,9 @@ from .collection import (
 )
 from .detectors import (
     dark_click_probability,
+    mean_dark_counts,
     pnr_count_probabilities,
+    poisson_pmf,
     threshold_no_click,
     threshold_outcomes,
     window_acceptance,
@@ -102,6 +104,7 @@ __all__ = [
     "collection_efficiency_from_na",
     "compensate",
     "dark_click_probability",
+    "mean_dark_counts",
     "detector_counts",
     "detector_effects",
     "embed_unitary",
@@ -125,6 +128,7 @@ __all__ = [
     "pattern_effect",
     "phase_shifter",
     "pnr_count_probabilities",
+    "poisson_pmf",
     "polarizing_beam_splitter",
     "quarter_wave_plate",
     "rotator",

@@ -31,7 +31,7 @@ from ..core.channels import check_probability
 from ..core.fock import apply_loss
 from ..core.registers import extend_register, split_modes
 from ..core.space import FockRegister, Qudit, Space
-from ..core.state import DensityMatrix, complex_dtype
+from ..core.state import DensityMatrix, _sqrt0, complex_dtype
 from ..core.superop import apply_superop, dephasing_superop
 from .frequency import frequency_heralded_phase_rad, frequency_phase_coherence
 
@@ -110,12 +110,26 @@ def time_bin_state(pulse_error: Any = 0.0, *, dtype: Any = None) -> DensityMatri
 
 
 def bright_state_source(excitation_probability: Any, *, dtype: Any = None) -> DensityMatrix:
-    """Single-photon (single-click) source: ``sqrt(1-p)|0>|vac> + sqrt(p)|1>|1>``; ``|1>`` emits."""
+    """Single-photon (single-click) source: ``sqrt(1-p)|0>|vac> + sqrt(p)|1>|1>``; ``|1>`` emits.
+
+    Built entry by entry (``1 - p``, ``p`` and the coherence ``sqrt(p (1 - p))``), not from the ket:
+    the populations are then exact polynomials in ``p`` with exact gradients at ``p = 0`` and ``p = 1``,
+    and the coherence's derivative there (infinite) is taken as 0, as :func:`ionjax.core.apply_loss`
+    does for ``sqrt(eta)``, so that gradients stay finite.
+    """
     check_probability("excitation_probability", excitation_probability)
     p = jnp.asarray(excitation_probability)
     sp = _space(ENCODING_MODES["single_photon"], 1)
     cd = complex_dtype(dtype if dtype is not None else p.dtype)
-    return DensityMatrix.from_ket(_ket(sp, {(0, (0,)): jnp.sqrt(1.0 - p), (1, (1,)): jnp.sqrt(p)}, cd), sp)
+    real = jnp.zeros((), cd).real.dtype
+    p = p.astype(real)
+    reg = sp["photon"]
+    a, b = reg.index((0,)), reg.dim + reg.index((1,))  # |0>|vac>, |1>|1>
+    coh = _sqrt0(p * (1.0 - p))
+    entries = {(a, a): 1.0 - p, (b, b): p, (a, b): coh, (b, a): coh}
+    zero = jnp.zeros((), real)
+    rows = [jnp.stack([entries.get((r, c), zero) for c in range(sp.dim)]) for r in range(sp.dim)]
+    return DensityMatrix(jnp.stack(rows).astype(cd), sp)
 
 
 def apply_ion_photon_fidelity(state: DensityMatrix, fidelity: Any, ion: str = "ion") -> DensityMatrix:

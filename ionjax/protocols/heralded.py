@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..components.analyzers import BellStateAnalyzer, bell_state_analyzer
-from ..components.detectors import dark_click_probability, pnr_count_probabilities, window_acceptance
+from ..components.detectors import _pnr_lists, _threshold_lists, mean_dark_counts, window_acceptance
 from ..components.fiber import fiber_transmission, herald_wait_s
 from ..components.frequency import frequency_phase_coherence
 from ..components.sources import (
@@ -73,9 +73,9 @@ from ..core.fock import _loss_plan, beam_splitter_unitary, lift_unitary
 from ..core.metrics import bell_state
 from ..core.registers import _split_plan, extend_register, merge_registers, register_embedding
 from ..core.space import FockRegister, Qudit, Space
-from ..core.state import DensityMatrix, complex_dtype, tensor
+from ..core.state import DensityMatrix, _sqrt0, complex_dtype, tensor
 from ..core.superop import apply_superop, dephasing_superop, memory_decay_superop
-from .result import LinkResult
+from .result import LinkResult, LinkStatus
 
 __all__ = ["simulate", "node_state", "link_structure", "LinkStructure"]
 
@@ -267,31 +267,31 @@ def _phase_noise(st: DensityMatrix, rms_rad: jax.Array) -> DensityMatrix:
 
 
 # ----------------------------------------------------------------------------- detection weights
-def _detector_table(link: Link, max_count: int) -> tuple[jax.Array, jax.Array]:
-    """``(P(dark | k), P(fire | k))`` for ``k = 0..max_count`` photons at one detector."""
+def _detector_lists(link: Link, max_count: int) -> tuple[list[jax.Array], list[jax.Array]]:
+    """``(P(dark | k), P(fire | k))`` for ``k = 0..max_count`` photons at one detector, as scalars.
+
+    "dark": no click (threshold) / no count (pnr); "fire": a click / exactly one count. From the
+    mean dark count ``R W`` (never from ``p_dark``, which rounds to 1 for large ``R W``), so every
+    entry is accurate and has finite gradients for any dark-count rate and window
+    (:mod:`ionjax.components.detectors`).
+    """
     det = link.detection
-    p_dark = dark_click_probability(det.dark_count_rate_hz, det.window_ns)
+    mu = mean_dark_counts(det.dark_count_rate_hz, det.window_ns)
     if det.kind == "pnr":
-        probs = pnr_count_probabilities(max_count, det.efficiency, p_dark, k_max=2)
-        return probs[0], probs[1]
-    k = np.arange(max_count + 1)
-    none = (1.0 - p_dark) * (1.0 - det.efficiency) ** k
-    return none, 1.0 - none
+        rows = _pnr_lists(max_count, det.efficiency, mu, 2)
+        return rows[0], rows[1]
+    return _threshold_lists(max_count, det.efficiency, jnp.exp(-mu), -jnp.expm1(-mu))
+
+
+def _detector_table(link: Link, max_count: int) -> tuple[jax.Array, jax.Array]:
+    """``(P(dark | k), P(fire | k))`` for ``k = 0..max_count`` photons at one detector (arrays)."""
+    dark, fire = _detector_lists(link, max_count)
+    return jnp.stack(dark), jnp.stack(fire)
 
 
 def _detector_scalars(link: Link, max_count: int) -> tuple[list[jax.Array], list[jax.Array]]:
-    """The entries of :func:`_detector_table` as lists of scalars (threshold: powers by repeated products)."""
-    det = link.detection
-    if det.kind == "pnr":
-        dark, fire = _detector_table(link, max_count)
-        return [dark[k] for k in range(max_count + 1)], [fire[k] for k in range(max_count + 1)]
-    p_dark = dark_click_probability(det.dark_count_rate_hz, det.window_ns)
-    r = 1.0 - det.efficiency
-    powers = [jnp.ones_like(r), r]
-    while len(powers) <= max_count:
-        powers.append(powers[-1] * r)
-    dark = [(1.0 - p_dark) * x for x in powers[: max_count + 1]]
-    return dark, [1.0 - d for d in dark]
+    """The entries of :func:`_detector_table` as lists of scalars."""
+    return _detector_lists(link, max_count)
 
 
 def _noise_coefficients(link: Link, n_detectors: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -585,8 +585,10 @@ def _monomials(exps: np.ndarray, eta: jax.Array, overlap: jax.Array, g: jax.Arra
     top = exps.max(axis=0)
     eta_p, oeta_p = _powers(eta, int(top[0]) // 2), _powers(1.0 - eta, int(top[1]))
     m_p, om_p, g_p = _powers(overlap, int(top[2]) // 2), _powers(1.0 - overlap, int(top[3])), _powers(g, int(top[4]))
-    sq_eta = jnp.sqrt(eta) if np.any(exps[:, 0] % 2) else None
-    sq_m = jnp.sqrt(overlap) if np.any(exps[:, 2] % 2) else None
+    # square roots with a finite derivative at 0 (``0 * inf`` would poison every gradient at eta = 0 or M = 0),
+    # the convention of :func:`ionjax.core.apply_loss` (the Schrodinger picture) too
+    sq_eta = _sqrt0(eta) if np.any(exps[:, 0] % 2) else None
+    sq_m = _sqrt0(overlap) if np.any(exps[:, 2] % 2) else None
     out = []
     for a, b, c, d, e in exps:
         factors = [x for x in (eta_p[a // 2] if a >= 2 else None, oeta_p[b] if b else None,
@@ -788,6 +790,32 @@ def _corrected_patterns(link: Link, st: LinkStructure, per: jax.Array) -> tuple[
     return probs, unnorm_f, jnp.sum(per, axis=0)
 
 
+def _representable(p: jax.Array) -> jax.Array:
+    """True where a probability is at least the smallest normal number of its dtype (a ratio by it is exact)."""
+    return p >= jnp.finfo(p.dtype).tiny
+
+
+@jax.custom_jvp
+def _ratio(u: jax.Array, p: jax.Array) -> jax.Array:
+    """``u / p`` where ``p`` is representable (:func:`_representable`), else 0; ``p`` broadcasts against ``u``.
+
+    The derivative is written as ``(du - (u / p) dp) / p``: the quotient rule's ``u dp / p^2`` would
+    overflow (``p^2`` below the smallest number) long before the ratio and its derivative do, e.g. in
+    float32 for ``p < 1e-19``. Where ``p`` is not representable the derivative is 0 (finite).
+    """
+    ok = _representable(p)
+    return jnp.where(ok, u / jnp.where(ok, p, 1.0), 0.0)
+
+
+@_ratio.defjvp
+def _ratio_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (u, p), (du, dp) = primals, tangents
+    ok = _representable(p)
+    safe = jnp.where(ok, p, 1.0)
+    q = jnp.where(ok, u / safe, 0.0)
+    return q, jnp.where(ok, (du - q * dp) / safe, 0.0)
+
+
 def _simulate(link: Link, picture: str = "heisenberg") -> LinkResult:
     st = link_structure(link.encoding, link.detection.kind)
     plan = _fast_plan(link.encoding, link.detection.kind) if picture == "heisenberg" else None
@@ -802,12 +830,13 @@ def _simulate(link: Link, picture: str = "heisenberg") -> LinkResult:
         per = _heralded_schrodinger(link, st, rho_a, rho_b)
         probs, unnorm_f, summed = _corrected_patterns(link, st, per)
     summed = summed.astype(complex_dtype(probs.dtype))
-    safe = jnp.where(probs > 0, probs, 1.0)
-    pat_f = jnp.where(probs > 0, unnorm_f / safe, 0.0)
     total = jnp.sum(probs)
-    safe_total = jnp.where(total > 0, total, 1.0)
-    state = summed / safe_total
-    fid = jnp.sum(unnorm_f) / safe_total
+    ok = _representable(total)  # else no answer: LinkStatus.no_herald (see there for what is reported)
+    probs = jnp.where(ok, probs, 0.0)
+    total = jnp.where(ok, total, 0.0)
+    pat_f = _ratio(unnorm_f, probs)
+    fid = _ratio(jnp.sum(unnorm_f), total)
+    state = _ratio(summed, total)
     return LinkResult(
         fidelity=fid,
         success_probability=total,
@@ -816,6 +845,7 @@ def _simulate(link: Link, picture: str = "heisenberg") -> LinkResult:
         pattern_probabilities=probs,
         pattern_fidelities=pat_f,
         attempt_rate_hz=link.attempt_rate_hz,
+        status=jnp.where(ok, int(LinkStatus.heralded), int(LinkStatus.no_herald)).astype(jnp.int32),
         pattern_names=tuple(p[0] for p in st.analyzer.patterns),
         pattern_targets=tuple(p[2] for p in st.analyzer.patterns),
         target="psi+",
