@@ -20,6 +20,7 @@ from .network import (
     ChainResult,
     ElementaryLink,
     GHZResult,
+    GridWarning,
     RemoteGateResult,
     bbpssw,
     dejmps,
@@ -32,13 +33,15 @@ from .network import (
 )
 from .optimize import OptimizeResult, ParetoFront, optimize, pareto_front
 from .protocols import LinkResult, simulate
-from .sweep import SweepResult, sweep
+from .sweep import CheckpointWarning, SweepResult, sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ChainResult",
+    "CheckpointWarning",
     "ConfigError",
+    "GridWarning",
     "OptimizeResult",
     "ParetoFront",
     "SweepResult",

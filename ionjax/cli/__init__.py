@@ -31,6 +31,7 @@ import os
 import shlex
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 _SUBCOMMANDS = ("simulate", "presets", "demo", "sweep", "optimize", "network")
@@ -146,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)  # the CLI runs in float64 (the library follows JAX's setting)
     _setup_compile_cache()
     try:
-        check_swallowed_config(args, args._parser)
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            check_swallowed_config(args, args._parser)
+            return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"ionjax {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -171,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - anything else is a bug of ours: say so, with the traceback
         _report_bug(args.command, argv)
         return 1
+
+
+def _warning_printer(command: str):  # noqa: ANN202
+    """``warnings.showwarning`` for the CLI: ``ionjax CMD: warning: MESSAGE`` on stderr, no source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        print(f"ionjax {command}: warning: {message}", file=sys.stderr if file is None else file)
+
+    return show
 
 
 def _report_bug(command: str, argv: list[str]) -> None:

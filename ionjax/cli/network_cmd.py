@@ -23,10 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ionjax.network import GridWarning
     from ionjax.network.config import format_network, load_network, run_network
 
     spec = load_network(config_file(args.config, "network file"), overrides=parse_overrides(args.overrides))
-    res = run_network(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridWarning)  # the table and the JSON carry them ("warning:" lines)
+        res = run_network(spec)
     if args.json:
         print(to_json(res))
     else:

@@ -89,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
                    checkpoint_dir=None if args.no_checkpoint else out / "checkpoint", progress=not args.quiet)
     res.save(out)
     print(f"objective {res.objective}" + (f" {res.constraint}" if res.constraint else ""))
+    if res.steps != args.steps:
+        print(f"  note  : {out / 'checkpoint'} holds a finished {res.steps}-step run, longer than --steps "
+              f"{args.steps}: showing that run (use another --out for a new one)")
+    elif res.resumed_from:
+        print(f"  resumed from step {res.resumed_from} of {res.steps} ({out / 'checkpoint'})")
     print(f"  start : F = {res.initial['fidelity']:.6f}, rate = {res.initial['rate_hz']:.6g} Hz")
     print(f"  best  : F = {res.fidelity:.6f}, rate = {res.rate_hz:.6g} Hz (step {res.best_step})"
           + ("" if res.feasible else "  [constraint NOT met]"))
