@@ -9,14 +9,17 @@ never in a bare ``OSError`` traceback.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["read_toml", "prepare_out_dir"]
+__all__ = ["read_toml", "prepare_out_dir", "json_safe", "to_json"]
 
 
 def read_toml(source: str | os.PathLike, what: str = "link file") -> dict[str, Any]:
@@ -77,3 +80,29 @@ def prepare_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     if not os.access(out, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag} {str(out)!r}: the directory is not writable.")
     return out
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with numpy/JAX numbers and arrays as Python values and non-finite floats as ``None``."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (str, bool)) or obj is None:
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy / JAX scalars and arrays
+        return json_safe(obj.tolist())
+    if isinstance(obj, complex):
+        return {"real": json_safe(obj.real), "imag": json_safe(obj.imag)}
+    return obj  # json.dumps names the type if it cannot write it (a bug of ours)
+
+
+def to_json(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON text of ``obj``: NaN and +-inf are written as ``null`` (``NaN`` is not JSON)."""
+    return json.dumps(json_safe(obj), indent=indent, allow_nan=False)

@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._io import to_json
 from .config import SCHEMA, Link, link_to_dict, load_link
 from .errors import ConfigError
 
@@ -235,7 +236,7 @@ class OptimizeResult:
                    "success_probability": self.success_probability, "value": self.value,
                    "best_step": self.best_step, "steps": self.steps, "resumed_from": self.resumed_from,
                    "initial": self.initial, "link": link_to_dict(self.link)}
-        _atomic_write_text(d / "optimized_link.json", json.dumps(summary, indent=2))
+        _atomic_write_text(d / "optimized_link.json", to_json(summary))
         _atomic_write_text(d / "optimized_link.toml", link_to_toml(self.link))
         cols = ["step", "value", "penalty", "fidelity", "rate_hz", "success_probability"]
         arrays = {c: np.asarray(self.history[c]) for c in cols}

@@ -146,10 +146,13 @@ def _report_counts(request):
     total = sum(COUNTS.values())
     line = f"test_cli_fuzz: {total} bad inputs run (" + ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items())) + ")"
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:  # pragma: no cover
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capman is None:  # pragma: no cover
         print(line)
+        return
+    with capman.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(line)
 
 
 # --------------------------------------------------------------------------------- property tests

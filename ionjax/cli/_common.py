@@ -14,14 +14,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from ionjax._io import json_safe, to_json  # noqa: F401  (the subcommands' JSON; kept in _io for the library)
 from ionjax.errors import ConfigError
 
 __all__ = [
@@ -117,32 +116,6 @@ def out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
 
 
 # ----------------------------------------------------------------------------- JSON
-def json_safe(obj: Any) -> Any:
-    """``obj`` with numpy/JAX numbers and arrays as Python values and non-finite floats as ``None``."""
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (str, bool)) or obj is None:
-        return obj
-    if isinstance(obj, int):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy / JAX scalars and arrays
-        return json_safe(obj.tolist())
-    if isinstance(obj, complex):
-        return {"real": json_safe(obj.real), "imag": json_safe(obj.imag)}
-    return obj  # json.dumps names the type if it cannot write it (a bug of ours)
-
-
-def to_json(obj: Any, indent: int | None = 2) -> str:
-    """Strict JSON text of ``obj``: NaN and +-inf are written as ``null`` (``NaN`` is not JSON)."""
-    return json.dumps(json_safe(obj), indent=indent, allow_nan=False)
-
-
 # ----------------------------------------------------------------------------- --plot
 def plotting_missing() -> bool:
     """True when matplotlib cannot be imported (the ``plot`` extra is not installed)."""
