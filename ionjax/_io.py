@@ -56,6 +56,9 @@ def read_toml(source: str | os.PathLike, what: str = "link file") -> dict[str, A
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what.capitalize()} {shown!r} is not valid TOML: {exc}.") from None
+    except ValueError as exc:  # tomllib: an integer of more than sys.get_int_max_str_digits() digits
+        raise ConfigError(f"{what.capitalize()} {shown!r} holds a number that cannot be read ({exc}); numbers in "
+                          "a link or network file are ordinary floats or integers.") from None
     except RecursionError:
         raise ConfigError(f"{what.capitalize()} {shown!r} is nested too deeply to be a link or network "
                           "file.") from None

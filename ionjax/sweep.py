@@ -269,13 +269,13 @@ def check_values(link: Link, key: str, values: Any) -> np.ndarray:
         raise ConfigError(f"Values of {key!r} must be a 1-D list of numbers, got shape {arr.shape}.")
     if arr.size == 0:
         raise ConfigError(f"Values of {key!r} are empty: give at least one value.")
-    _, lo, hi, lo_open, meaning = _spec(key)
+    spec = _spec(key)
+    _, lo, hi, lo_open, meaning = spec
     bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi) | ((arr == lo) if lo_open else False)
     if np.any(bad):
         v = float(arr[np.argmax(bad)])
-        lo_b = "(" if lo_open else "["
-        raise ConfigError(f"{key} = {v!r} is out of range: allowed {lo_b}{lo:g}, {hi:g}] ({meaning}); "
-                          f"{int(bad.sum())} of {arr.size} values are invalid.")
+        raise ConfigError(f"{key} = {v!r} is out of range: allowed {spec.range_text()} ({meaning}); "
+                          f"{int(bad.sum())} of {arr.size} values are invalid (a sweep takes finite values).")
     return arr
 
 

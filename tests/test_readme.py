@@ -3,8 +3,9 @@
 The README is parsed, not copied: a ```toml block whose first line is a comment naming a file
 (``# link.toml -- ...``, ``# chain.toml``) is saved under that name in one temporary directory, the
 working directory of every example. Each shell line of a ```bash block (``\\`` continuations
-joined, trailing ``# comments`` dropped, ``&&`` chains split) that calls ``ionjax`` runs
-in-process through :func:`ionjax.cli.main` and must exit 0. Each ```python block runs, in README
+joined, trailing ``# comments`` dropped, ``&&`` chains split, ``> FILE`` writes the command's
+stdout to FILE) that calls ``ionjax`` runs in-process through :func:`ionjax.cli.main` and must
+exit 0; ``python -c CODE`` runs CODE. Each ```python block runs, in README
 order, in one namespace shared by all python blocks (the README reads as one session: the
 engine block uses the ``ij`` imported by the block before it) and must not raise.
 
@@ -61,6 +62,8 @@ class Command:
     env: tuple[tuple[str, str], ...] = ()
     section: str = ""
     block_is_gpu: bool = False
+    stdout_to: str | None = None  # `> FILE` (or `>> FILE`: append)
+    append: bool = False
 
 
 @dataclass
@@ -132,17 +135,29 @@ def parse_commands(block: Block) -> tuple[list[Command], list[str]]:
             continue
         shown = re.sub(r"\s+", " ", src).strip()
         parts: list[list[str]] = [[]]
-        for tok in tokens:
+        redirects: list[tuple[str | None, bool]] = [(None, False)]
+        k = 0
+        while k < len(tokens):
+            tok = tokens[k]
             if tok == "&&":
                 parts.append([])
+                redirects.append((None, False))
+            elif tok in (">", ">>") and k + 1 < len(tokens) and not set(tokens[k + 1]) <= set("|&;<>()"):
+                redirects[-1] = (tokens[k + 1], tok == ">>")
+                k += 1
             elif set(tok) <= set("|&;<>()"):
                 errors.append(f"README.md:{line}: {src.strip()!r} uses the shell construct {tok!r}, which "
                               "tests/test_readme.py does not run; teach it, or write the line without it.")
                 parts = []
                 break
+            elif redirects[-1][0] is not None:
+                errors.append(f"README.md:{line}: {src.strip()!r}: words after a `> FILE` redirect.")
+                parts = []
+                break
             else:
                 parts[-1].append(tok)
-        for argv in parts:
+            k += 1
+        for argv, (target, append) in zip(parts, redirects):
             env = []
             while argv and _ENV_ASSIGN.match(argv[0]):
                 name, _, value = argv.pop(0).partition("=")
@@ -150,7 +165,8 @@ def parse_commands(block: Block) -> tuple[list[Command], list[str]]:
             if not argv:
                 errors.append(f"README.md:{line}: {src.strip()!r} has an empty command.")
                 continue
-            cmds.append(Command(line, shown, tuple(argv), tuple(tokens), tuple(env), block.section, gpu))
+            cmds.append(Command(line, shown, tuple(argv), tuple(tokens), tuple(env), block.section, gpu,
+                                target, append))
     return cmds, errors
 
 
@@ -223,7 +239,7 @@ def workspace(tmp_path_factory):
     return d, {"__name__": "__readme__"}
 
 
-def _run_ionjax(argv: list[str]) -> tuple[object, str]:
+def _run_ionjax(argv: list[str]) -> tuple[object, str, str]:
     from ionjax.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -232,7 +248,7 @@ def _run_ionjax(argv: list[str]) -> tuple[object, str]:
             rc = main(argv)
         except SystemExit as exc:
             rc = exc.code
-    return rc, out.getvalue() + err.getvalue()
+    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize("example", _examples())
@@ -248,9 +264,13 @@ def test_readme_example(example, workspace, monkeypatch):
     for k, v in item.env:
         monkeypatch.setenv(k, v)
     if item.argv[0] == "ionjax":
-        rc, output = _run_ionjax(list(item.argv[1:]))
+        rc, out, err = _run_ionjax(list(item.argv[1:]))
+        output = out + err
         assert rc in (0, None) and "Traceback" not in output, (
             f"README.md:{item.line}: `{item.source}` exited with {rc!r}; output:\n{output[-4000:]}")
+        if item.stdout_to is not None:
+            with open(item.stdout_to, "a" if item.append else "w", encoding="utf-8") as f:
+                f.write(out)
     elif item.argv[:2] == ("python", "-c"):
         exec(compile(item.argv[2], f"README.md:{item.line} (python -c)", "exec"), {"__name__": "__main__"})
     else:
@@ -322,7 +342,7 @@ def test_readme_names_exist():
             __import__(mod)
         except ImportError:
             missing.append(mod)
-    for p in sorted(set(re.findall(r"\b((?:ionjax|experiments|benchmarks|tests)/[\w./-]*)", text))):
+    for p in sorted(set(re.findall(r"(?<![\w./~$-])((?:ionjax|experiments|benchmarks|tests)/[\w./-]*)", text))):
         if not (ROOT / p.rstrip(".")).exists():
             missing.append(p)
     assert not missing, f"README.md names things that do not exist: {missing}"

@@ -59,7 +59,15 @@ def window_acceptance(window_ns: Any, photon_lifetime_ns: Any) -> jax.Array:
     check_probability("window_ns", window_ns, 0.0, float("inf"))
     check_range("photon_lifetime_ns", photon_lifetime_ns, 0.0, float("inf"), lo_open=True,
                 fix="A wavepacket's 1/e time is > 0 ns (about the P-level lifetime, e.g. 8 ns).")
-    return -jnp.expm1(-jnp.asarray(window_ns) / jnp.asarray(photon_lifetime_ns))
+    w, tau = jnp.asarray(window_ns), jnp.asarray(photon_lifetime_ns)
+    # beyond 100 lifetimes the fraction is 1 to every precision: evaluate it there at exactly 100 lifetimes,
+    # so that the derivative's W / tau^2 cannot overflow (and meet exp(-W/tau) = 0 as inf * 0) for tiny tau
+    far = w >= _MAX_LIFETIMES * tau
+    tau_s = jnp.where(far, jax.lax.stop_gradient(w / _MAX_LIFETIMES), tau)
+    return -jnp.expm1(-w / tau_s)
+
+
+_MAX_LIFETIMES = 100.0
 
 
 def _powers(x: jax.Array, n: int) -> list[jax.Array]:
