@@ -76,8 +76,9 @@ def number(flag: str, *, lo: float | None = None, hi: float | None = None, lo_op
     return parse
 
 
-def integer(flag: str, *, lo: int = 1, meaning: str = "", example: str = "") -> Callable[[str], int]:
-    """An argparse ``type=`` for an integer >= ``lo``."""
+def integer(flag: str, *, lo: int = 1, hi: int | None = None, meaning: str = "",
+            example: str = "") -> Callable[[str], int]:
+    """An argparse ``type=`` for an integer in ``[lo, hi]`` (``hi`` None: no upper bound)."""
 
     def parse(text: str) -> int:
         what = f" ({meaning})" if meaning else ""
@@ -88,10 +89,18 @@ def integer(flag: str, *, lo: int = 1, meaning: str = "", example: str = "") -> 
             raise argparse.ArgumentTypeError(f"must be an integer >= {lo}{what}, got {text!r}{fix}.") from None
         if v < lo:
             raise argparse.ArgumentTypeError(f"must be an integer >= {lo}{what}, got {text!r}{fix}.")
+        if hi is not None and v > hi:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{lo}, {hi:,}]{what}, got {_short_int(text)}"
+                                             f"{fix}.")
         return v
 
     parse.__name__ = "integer"
     return parse
+
+
+def _short_int(text: str) -> str:
+    t = text.strip()
+    return repr(t) if len(t) <= 24 else f"'{t[:6]}...{t[-3:]}' ({len(t)} digits)"
 
 
 # ----------------------------------------------------------------------------- files

@@ -23,6 +23,10 @@ _OBJECTIVE_HELP = {
 }
 
 
+#: Most steps one command takes (the history is kept in memory; about 1 s per 1,000 steps on a laptop CPU).
+MAX_STEPS = 10_000_000
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ionjax.optimize import OBJECTIVES
 
@@ -48,8 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-fidelity", type=number("--min-fidelity", lo=0.0, hi=1.0, lo_open=True, hi_open=True,
                                                  meaning="required fidelity", example="0.9"),
                    default=None, metavar="F", help="required fidelity, in (0, 1) (objective rate_at_fidelity)")
-    p.add_argument("--steps", type=integer("--steps", lo=1, meaning="number of gradient steps", example="200"),
-                   default=200, metavar="N", help="number of gradient steps, >= 1 (default 200)")
+    p.add_argument("--steps", type=integer("--steps", lo=1, hi=MAX_STEPS, meaning="number of gradient steps",
+                                             example="200"),
+                   default=200, metavar="N", help=f"number of gradient steps, 1 to {MAX_STEPS:,} (default 200)")
     p.add_argument("--lr", type=number("--lr", lo=0.0, lo_open=True, meaning="Adam learning rate", example="0.05"),
                    default=0.05, help="Adam learning rate, > 0 (default 0.05)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")

@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ionjax import presets
 
-    if args.name:
-        print(presets.to_toml(args.name), end="")
+    if args.name is not None:
+        print(presets.to_toml(args.name), end="")  # ConfigError naming the preset if it is unknown (or empty)
         return 0
     print(f"{'preset':<16} source")
     for name in presets.names():

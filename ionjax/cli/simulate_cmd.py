@@ -49,7 +49,10 @@ def load_from_args(args: argparse.Namespace):  # noqa: ANN201
         given = f"both CONFIG {args.config!r} and --preset {args.preset!r}" if args.config else "neither"
         raise ConfigError(f"give exactly one of CONFIG (a link TOML file) or --preset NAME, got {given}; "
                           "`ionjax presets` lists the presets.")
-    if args.preset:
+    if args.preset is not None:
+        if not args.preset.strip():
+            raise ConfigError(f"--preset needs a preset name, got {args.preset!r}; presets: "
+                              f"{', '.join(presets.names())}.")
         return load_link(presets.as_dict(args.preset), overrides=overrides)
     return load_link(config_file(args.config, "link file"), overrides=overrides)
 

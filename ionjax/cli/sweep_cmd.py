@@ -55,12 +55,22 @@ _RESULT_BYTES_PER_POINT = 100
 _STATE_BYTES_PER_POINT = 16 * 16
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if n < 1024 or unit == "EiB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} EiB"  # pragma: no cover
+def _count(n: int) -> str:
+    """A point count as text: ``1,024``, or ``about 10^400`` for one too long to print."""
+    text = f"{n:,}"
+    return text if len(text) <= 40 else f"about 10^{len(str(n)) - 1}"
+
+
+def _fmt_bytes(n: int) -> str:
+    """``n`` bytes as text; exact integer arithmetic, so a count of hundreds of digits is fine."""
+    n = int(n)
+    for k, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")):
+        if n < 1024 ** (k + 1) or unit == "EiB":
+            whole, frac = divmod(n * 1000 // 1024**k, 1000)
+            if len(str(whole)) > 12:
+                return f"10^{len(str(whole)) - 1} {unit}"
+            return f"{whole + frac / 1000:.3g} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _finite(item: str, what: str, text: str) -> float:
@@ -152,9 +162,9 @@ def build_grid(items: list[str], zip_: bool, keep_states: bool = False) -> dict[
         n_points = math.prod(n for _, n, _ in specs.values())
     if n_points > MAX_GRID_POINTS:
         per_point = 8 * len(specs) + _RESULT_BYTES_PER_POINT + (_STATE_BYTES_PER_POINT if keep_states else 0)
-        sizes = " x ".join(f"{n:,}" for _, n, _ in specs.values())
+        sizes = " x ".join(_count(n) for _, n, _ in specs.values())
         how = "--zip length" if zip_ else f"product {sizes}"
-        raise ConfigError(f"the --vary grid has {n_points:,} points ({how}), more than a sweep accepts "
+        raise ConfigError(f"the --vary grid has {_count(n_points)} points ({how}), more than a sweep accepts "
                           f"({MAX_GRID_POINTS:,}); it would take about {_fmt_bytes(n_points * per_point)} of memory "
                           "for the points and their results. Use fewer values per --vary (NUM), or split the "
                           "study into several sweeps.")
