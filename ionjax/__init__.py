@@ -32,7 +32,7 @@ from .network import (
     run_network,
 )
 from .optimize import OptimizeResult, ParetoFront, optimize, pareto_front
-from .protocols import LinkResult, simulate
+from .protocols import LinkResult, LinkStatus, simulate
 from .sweep import CheckpointWarning, SweepResult, sweep
 
 __version__ = "0.1.0"
@@ -61,6 +61,7 @@ __all__ = [
     "run_network",
     "Link",
     "LinkResult",
+    "LinkStatus",
     "components",
     "error_budget",
     "presets",

@@ -124,6 +124,20 @@ class SweepResult:
     def size(self) -> int:
         return int(self.fidelity.size)
 
+    @property
+    def status(self) -> np.ndarray:
+        """``shape`` int32 codes of :class:`ionjax.LinkStatus` at every point (0 heralded, 1 no_herald).
+
+        A point has no herald exactly where its success probability is 0 (:func:`ionjax.simulate`
+        reports P = 0, F = 0 and the zero state there), so the code is read off ``success_probability``.
+        """
+        return np.where(self.success_probability > 0, 0, 1).astype(np.int32)
+
+    @property
+    def heralded(self) -> np.ndarray:
+        """``shape`` bool: True where an accepted pattern occurs (F is then a fidelity, not "no answer")."""
+        return self.success_probability > 0
+
     def points(self) -> dict[str, np.ndarray]:
         """``{key: value at every point}``, each of shape :attr:`shape` (the grid, broadcast)."""
         if self.mode == "zip":
@@ -140,18 +154,20 @@ class SweepResult:
              min_fidelity: float | None = None) -> dict[str, float]:
         """The point maximizing ``by`` (``"fidelity"`` or ``"rate_hz"``) among those meeting the constraints.
 
+        Points that never herald (:attr:`status` ``no_herald``) are never chosen.
+
         Returns ``{key: value, ..., "fidelity", "success_probability", "rate_hz"}``; ValueError if no
         point meets the constraints.
         """
         if by not in ("fidelity", "rate_hz", "success_probability"):
-            raise ValueError(f"Argument `by` must be 'fidelity', 'rate_hz' or 'success_probability', got {by!r}.")
-        ok = np.ones(self.shape, bool)
+            raise ConfigError(f"Argument `by` must be 'fidelity', 'rate_hz' or 'success_probability', got {by!r}.")
+        ok = self.heralded.copy()
         if min_rate_hz is not None:
             ok &= self.rate_hz >= min_rate_hz
         if min_fidelity is not None:
             ok &= self.fidelity >= min_fidelity
         if not ok.any():
-            raise ValueError("No point of the sweep meets the constraints "
+            raise ConfigError("No point of the sweep meets the constraints "
                              f"(min_rate_hz={min_rate_hz}, min_fidelity={min_fidelity}).")
         vals = np.where(ok, getattr(self, by), -np.inf)
         idx = np.unravel_index(int(np.argmax(vals)), self.shape)

@@ -58,18 +58,23 @@ def load_from_args(args: argparse.Namespace):  # noqa: ANN201
 
 
 def format_result(link, res) -> str:  # noqa: ANN001
+    """The result table of one (unbatched) link; a link that never heralds says so instead of "F = 0"."""
+    heralded = bool(res.heralded)
+    fid = f"{float(res.fidelity):.5f}" if heralded else "n/a (no herald)"
     lines = [
         f"link: {link.name or '(unnamed)'}  protocol {link.protocol}"
         + (f", encoding {link.encoding}" if link.protocol == "two_photon" else "")
         + f", detectors {link.detection.kind}",
-        f"  fidelity             {float(res.fidelity):.5f}   (to {res.target}, after Pauli-frame correction)",
+        f"  status               {res.status_name}" + ("" if heralded else f": {res.status_message}"),
+        f"  fidelity             {fid}   (to {res.target}, after Pauli-frame correction)",
         f"  success probability  {float(res.success_probability):.5e}  per attempt",
         f"  rate                 {float(res.rate_hz):.5g} Hz  at {float(res.attempt_rate_hz):.4g} attempts/s",
         "  accepted patterns:",
         f"    {'pattern':<16} {'heralds':<8} {'probability':>12} {'fidelity':>9}",
     ]
     for name, v in res.patterns.items():
-        lines.append(f"    {name:<16} {v['target']:<8} {float(v['probability']):12.4e} {float(v['fidelity']):9.5f}")
+        pf = f"{float(v['fidelity']):9.5f}" if float(v["probability"]) > 0 else f"{'n/a':>9}"
+        lines.append(f"    {name:<16} {v['target']:<8} {float(v['probability']):12.4e} {pf}")
     return "\n".join(lines)
 
 

@@ -769,11 +769,11 @@ def _heralded_schrodinger(link: Link, st: LinkStructure, rho_a: DensityMatrix, r
     assert reg == st.register, (reg, st.register)
     joint = joint.apply_unitary(lift_unitary(reg, jnp.asarray(st.bs_unitary, joint.data.dtype)), on="photons")
     w = pattern_weights(link, st, st.all_counts)  # (P, D)
-    outs = []
-    for p in range(w.shape[0]):
-        prob, ions = joint.herald(w[p], on="photons")
-        outs.append(ions.data * prob)
-    return jnp.stack(outs)
+    # Tr_photons[diag(w_p) rho], unnormalized (``herald`` would divide by p and the caller multiply back: the
+    # derivative of that division overflows long before p underflows, e.g. p ~ 1e-174 at 100 dark counts)
+    d = reg.dim
+    t = joint.data.reshape(4, d, 4, d)
+    return jnp.einsum("ikjk,pk->pij", t, w.astype(t.dtype))
 
 
 def _corrected_patterns(link: Link, st: LinkStructure, per: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
