@@ -256,3 +256,17 @@ def test_loss_commutes_with_a_uniform_lossless_network():
     b = lose(st).apply_unitary(big, "r")
     np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-13)
     assert jnp.allclose(a.trace(), 1.0)
+
+
+def test_numpy_lift_equals_the_jax_lift():
+    """The static-structure lift (NumPy) and the differentiable one run the same recursion: same matrix."""
+    from ionjax.core.fock import lift_unitary, lift_unitary_numpy
+    from ionjax.core.space import FockRegister
+
+    rng = np.random.default_rng(7)
+    for m, n in [(1, 3), (2, 2), (4, 2), (8, 4)]:
+        q, _ = np.linalg.qr(rng.normal(size=(m, m)) + 1j * rng.normal(size=(m, m)))
+        reg = FockRegister("p", tuple(f"m{i}" for i in range(m)), n)
+        np.testing.assert_allclose(lift_unitary_numpy(reg, q), np.asarray(lift_unitary(reg, q)), atol=1e-13)
+        with pytest.raises(ValueError, match="shape"):
+            lift_unitary_numpy(reg, np.eye(m + 1))

@@ -136,23 +136,47 @@ def lift_unitary(reg: FockRegister, u: jax.Array) -> jax.Array:
     return _lift(u, m, reg.n_max)
 
 
+def _lift_blocks(xp, u, m: int, n_max: int):  # noqa: ANN001, ANN202
+    """The block recursion of :func:`lift_unitary` on the array module ``xp`` (``jax.numpy`` or ``numpy``)."""
+    plan, starts = _lift_plan(m, n_max)
+    blocks = [xp.ones((1, 1), u.dtype)]
+    prev_block = blocks[0]
+    real = u.real.dtype
+    for _lo, _hi, j, prev, inv_sqrt, src, fac in plan:
+        cols_prev = prev_block[:, prev]  # (B_{n-1}, B_n): U_hat|s - e_j> in block n-1
+        padded = xp.concatenate([cols_prev, xp.zeros((1, cols_prev.shape[1]), u.dtype)], axis=0)
+        gathered = padded[src]  # (m, B_n, B_n): [i, t, s] = (U_hat|s-e_j>)[t - e_i]
+        weights = u[:, j]  # (m, B_n): U[i, j(s)]
+        block = xp.einsum("it,its,is->ts", xp.asarray(fac, real), gathered, weights)
+        block = block * xp.asarray(inv_sqrt, real)
+        blocks.append(block)
+        prev_block = block
+    return blocks
+
+
 @partial(jax.jit, static_argnums=(1, 2))
 def _lift(u: jax.Array, m: int, n_max: int) -> jax.Array:
     # Compiled as one program: called eagerly (scripts), the block recursion would otherwise dispatch
     # and compile dozens of small gathers one by one. Inside an outer jit/vmap/grad it simply inlines.
-    plan, starts = _lift_plan(m, n_max)
-    blocks = [jnp.ones((1, 1), u.dtype)]
-    prev_block = blocks[0]
-    for _lo, _hi, j, prev, inv_sqrt, src, fac in plan:
-        cols_prev = prev_block[:, prev]  # (B_{n-1}, B_n): U_hat|s - e_j> in block n-1
-        padded = jnp.concatenate([cols_prev, jnp.zeros((1, cols_prev.shape[1]), u.dtype)], axis=0)
-        gathered = padded[src]  # (m, B_n, B_n): [i, t, s] = (U_hat|s-e_j>)[t - e_i]
-        weights = u[:, j]  # (m, B_n): U[i, j(s)]
-        block = jnp.einsum("it,its,is->ts", jnp.asarray(fac, u.real.dtype), gathered, weights)
-        block = block * jnp.asarray(inv_sqrt, u.real.dtype)
-        blocks.append(block)
-        prev_block = block
-    return jax.scipy.linalg.block_diag(*blocks)
+    return jax.scipy.linalg.block_diag(*_lift_blocks(jnp, u, m, n_max))
+
+
+def lift_unitary_numpy(reg: FockRegister, u: np.ndarray) -> np.ndarray:
+    """:func:`lift_unitary` for a concrete ``u``, in NumPy (the same recursion): for static structure built
+    while tracing, where JAX would otherwise lower each small operation on its own."""
+    reg = _reg(reg)
+    u = np.asarray(u, dtype=np.complex128)
+    m = reg.n_modes
+    if u.shape != (m, m):
+        raise ValueError(f"Argument `u` must have shape ({m}, {m}) for register {reg.name!r}, got {tuple(u.shape)}.")
+    blocks = _lift_blocks(np, u, m, reg.n_max)
+    dim = sum(b.shape[0] for b in blocks)
+    out = np.zeros((dim, dim), np.complex128)
+    k = 0
+    for b in blocks:
+        out[k:k + b.shape[0], k:k + b.shape[1]] = b
+        k += b.shape[0]
+    return out
 
 
 def beam_splitter_unitary(reflectivity: jax.Array | float = 0.5, phase_rad: jax.Array | float = 0.0) -> jax.Array:

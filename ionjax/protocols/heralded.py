@@ -69,7 +69,7 @@ from ..components.sources import (
     ion_photon_state,
 )
 from ..config import Link, NodeParams
-from ..core.fock import _loss_plan, beam_splitter_unitary, lift_unitary
+from ..core.fock import _loss_plan, beam_splitter_unitary, lift_unitary, lift_unitary_numpy
 from ..core.metrics import bell_state
 from ..core.registers import _split_plan, extend_register, merge_registers, register_embedding
 from ..core.space import FockRegister, Qudit, Space
@@ -172,7 +172,7 @@ def _build_structure(encoding: str, kind: str) -> LinkStructure:
     keep_a, keep_b = allowed(reg_a, False).astype(np.int32), allowed(reg_b, True).astype(np.int32)
     prod = np.array([[reg.index(tuple(reg_a.basis[i]) + tuple(reg_b.basis[j])) for j in keep_b] for i in keep_a])
     u = _bs_network(modes_a, modes_b)
-    u_hat = np.asarray(jax.jit(lift_unitary, static_argnums=0)(reg, u))
+    u_hat = lift_unitary_numpy(reg, u)  # static structure: NumPy, not dozens of eagerly lowered JAX ops
     u_sub = u_hat[:, prod.reshape(-1)]  # (N_g, nA * nB)
     reach = np.nonzero(np.any(np.abs(u_sub) > 1e-14, axis=1))[0]
     u_sub = u_sub[reach]
