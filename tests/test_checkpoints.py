@@ -15,7 +15,7 @@ import pytest
 
 import ionjax as ij
 from ionjax.optimize import _optimize_batch, optimize, optimizer_fingerprint
-from ionjax.sweep import CheckpointWarning, _Checkpoint, checkpoint_chunk_size, sweep
+from ionjax.sweep import CheckpointWarning, checkpoint_chunk_size, sweep
 
 sweep_mod = importlib.import_module("ionjax.sweep")  # the module (ionjax.sweep is the function)
 
@@ -63,17 +63,9 @@ def run(link, ck, grid=GRID, **kw):
 
 
 @pytest.fixture
-def saves(monkeypatch):
+def saves(saved_chunks):
     """The chunk indices computed (and saved) during the test."""
-    computed = []
-    orig = _Checkpoint.save
-
-    def spy(self, i, data):
-        computed.append(i)
-        return orig(self, i, data)
-
-    monkeypatch.setattr(_Checkpoint, "save", spy)
-    return computed
+    return saved_chunks
 
 
 @contextlib.contextmanager

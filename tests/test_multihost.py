@@ -15,18 +15,11 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from test_multidevice import GRID, LINK  # the same link and grid as the forced-device test
 
 import ionjax as ij
 from ionjax.sweep import sweep
 
-LINK = {
-    "node_a": {"collection_efficiency": 0.2, "multi_photon_probability": 0.02, "ion_photon_fidelity": 0.98},
-    "node_b": {"collection_efficiency": 0.1},
-    "detection": {"efficiency": 0.6, "dark_count_rate_hz": 5.0e4},
-    "interference": {"mode_overlap": 0.9},
-}
-GRID = {"detection.window_ns": [4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
-        "detection.efficiency": [0.3, 0.6, 0.9]}
 CHUNK = 6  # 21 points: 4 chunks of 6 (the last one padded), each split over the 2 processes' devices
 
 WORKER = textwrap.dedent("""
@@ -71,7 +64,7 @@ def test_two_processes_equal_one_process(tmp_path):
         for p in procs:
             p.kill()
         pytest.fail("the two-process sweep did not finish in 300 s")
-    for rc, out, err in outs:
+    for rc, _out, err in outs:
         assert rc == 0, err[-3000:]
     got = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in outs]
     for g in got:
