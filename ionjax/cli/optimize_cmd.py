@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  start : F = {res.initial['fidelity']:.6f}, rate = {res.initial['rate_hz']:.6g} Hz")
     print(f"  best  : F = {res.fidelity:.6f}, rate = {res.rate_hz:.6g} Hz (step {res.best_step})"
           + ("" if res.feasible else "  [constraint NOT met]"))
+    if not res.rate_hz > 0:
+        print("  no herald: no accepted click pattern occurs at the best point (F = 0 there means no answer, "
+              "and its gradient gives no direction); start from settings where the link heralds")
     for k, v in res.params.items():
         print(f"  {k:40s} {res.initial[k]:.6g} -> {v:.6g}")
     written = f"{out / 'optimized_link.toml'}, {out / 'optimized_link.json'}, {out / 'history.csv'}, " \
