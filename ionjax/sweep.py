@@ -61,7 +61,7 @@ from .config import SCHEMA, Link, link_to_dict, load_link
 from .errors import ConfigError
 
 __all__ = ["sweep", "SweepResult", "check_values", "default_chunk_size", "checkpoint_chunk_size",
-           "CheckpointWarning", "MAX_GRID_POINTS"]
+           "CheckpointWarning", "MAX_GRID_POINTS", "check_grid_size"]
 
 #: Bytes of device memory one point of a chunk needs, with margin (measured: about 600 B for the
 #: forward pass of a two-photon link in float64, states included).
@@ -302,19 +302,46 @@ def host_bytes_per_point(n_keys: int, n_patterns: int, keep_states: bool) -> int
     return 2 * one
 
 
-def _check_grid_size(n: int, counts: dict[str, int], mode: str, link: Link, keep_states: bool) -> None:
-    """Refuse (before anything is allocated) a grid of more than :data:`MAX_GRID_POINTS` points."""
+def _count(n: int) -> str:
+    """A point count as text: ``1,024``, or ``about 10^400`` for one too long to print."""
+    text = f"{n:,}"
+    return text if len(text) <= 40 else f"about 10^{len(str(n)) - 1}"
+
+
+def _fmt_bytes(n: int) -> str:
+    """``n`` bytes as text; exact integer arithmetic, so a count of hundreds of digits is fine."""
+    n = int(n)
+    for k, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")):
+        if n < 1024 ** (k + 1) or unit == "EiB":
+            whole, frac = divmod(n * 1000 // 1024**k, 1000)
+            if len(str(whole)) > 12:
+                return f"10^{len(str(whole)) - 1} {unit}"
+            return f"{whole + frac / 1000:.3g} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_grid_size(counts: Mapping[str, int], mode: str = "product", *, n_patterns: int = 4,
+                    keep_states: bool = False, what: str = "Argument `grid`") -> int:
+    """The number of points of a grid with ``counts`` values per axis; ConfigError over :data:`MAX_GRID_POINTS`.
+
+    Works on the counts alone (Python ints, any size), so a grid can be refused before anything is
+    allocated; ``what`` names the grid in the message (the CLI says ``the --vary grid``).
+    """
+    n = next(iter(counts.values())) if mode == "zip" else math.prod(counts.values())
     if n <= MAX_GRID_POINTS:
-        return
+        return n
+    need = n * host_bytes_per_point(len(counts), n_patterns, keep_states)
+    how = " x ".join(f"{k}[{_count(c)}]" for k, c in counts.items()) if mode == "product" else "zipped values"
+    raise ConfigError(
+        f"{what} has {_count(n)} points ({how}), more than the {MAX_GRID_POINTS:,} a sweep accepts "
+        f"(MAX_GRID_POINTS): its results alone would take about {_fmt_bytes(need)} of host memory. "
+        "Split it into several sweeps (e.g. one per value of the first key), or use fewer values.")
+
+
+def _n_patterns(link: Link) -> int:
     from .protocols.heralded import link_structure
 
-    n_pat = len(link_structure(link.encoding, link.detection.kind).analyzer.patterns)
-    need = n * host_bytes_per_point(len(counts), n_pat, keep_states)
-    how = " x ".join(f"{k}[{c}]" for k, c in counts.items()) if mode == "product" else f"{n} zipped values"
-    raise ConfigError(
-        f"Argument `grid` has {n:,} points ({how}), more than the {MAX_GRID_POINTS:,} a sweep accepts "
-        f"(MAX_GRID_POINTS): its results alone would take about {need / 2**30:.3g} GiB of host memory. "
-        "Split it into several sweeps (e.g. one per value of the first key), or use fewer values.")
+    return len(link_structure(link.encoding, link.detection.kind).analyzer.patterns)
 
 
 def _grid_points(link: Link, grid: Mapping[str, Any], mode: str,
@@ -330,11 +357,11 @@ def _grid_points(link: Link, grid: Mapping[str, Any], mode: str,
     if mode == "zip":
         if len(set(counts.values())) != 1:
             raise ConfigError(f"mode='zip' needs value lists of one length, got {counts}.")
-        _check_grid_size(len(axes[keys[0]]), counts, mode, link, keep_states)
+        check_grid_size(counts, mode, n_patterns=_n_patterns(link), keep_states=keep_states)
         pts = np.stack([axes[k] for k in keys], axis=1)
         shape = (len(pts),)
     else:
-        _check_grid_size(math.prod(counts.values()), counts, mode, link, keep_states)  # Python ints: no overflow
+        check_grid_size(counts, mode, n_patterns=_n_patterns(link), keep_states=keep_states)
         mesh = np.meshgrid(*[axes[k] for k in keys], indexing="ij")
         pts = np.stack([m.reshape(-1) for m in mesh], axis=1)
         shape = tuple(len(axes[k]) for k in keys)

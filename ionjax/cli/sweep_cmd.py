@@ -50,29 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-#: Host bytes a point of a sweep keeps, besides its coordinates (the results; see ionjax.sweep).
-_RESULT_BYTES_PER_POINT = 100
-_STATE_BYTES_PER_POINT = 16 * 16
-
-
-def _count(n: int) -> str:
-    """A point count as text: ``1,024``, or ``about 10^400`` for one too long to print."""
-    text = f"{n:,}"
-    return text if len(text) <= 40 else f"about 10^{len(str(n)) - 1}"
-
-
-def _fmt_bytes(n: int) -> str:
-    """``n`` bytes as text; exact integer arithmetic, so a count of hundreds of digits is fine."""
-    n = int(n)
-    for k, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")):
-        if n < 1024 ** (k + 1) or unit == "EiB":
-            whole, frac = divmod(n * 1000 // 1024**k, 1000)
-            if len(str(whole)) > 12:
-                return f"10^{len(str(whole)) - 1} {unit}"
-            return f"{whole + frac / 1000:.3g} {unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _finite(item: str, what: str, text: str) -> float:
     try:
         v = float(text)
@@ -143,7 +120,7 @@ def parse_vary(item: str) -> tuple[str, np.ndarray]:
 
 def build_grid(items: list[str], zip_: bool, keep_states: bool = False) -> dict[str, np.ndarray]:
     """The sweep grid of the ``--vary`` specs, refused before any allocation when it is too large."""
-    from ionjax.sweep import MAX_GRID_POINTS
+    from ionjax.sweep import check_grid_size
 
     specs: dict[str, tuple[str, int, Callable[[], np.ndarray]]] = {}
     for item in items:
@@ -157,17 +134,8 @@ def build_grid(items: list[str], zip_: bool, keep_states: bool = False) -> dict[
             shown = ", ".join(f"{it!r}: {n}" for it, n in lens.items())
             raise ConfigError(f"--zip pairs the i-th values of every --vary, so all need the same number of values; "
                               f"got {shown}. Give them one length, or drop --zip for the Cartesian product.")
-        n_points = next(iter(lens.values()))
-    else:
-        n_points = math.prod(n for _, n, _ in specs.values())
-    if n_points > MAX_GRID_POINTS:
-        per_point = 8 * len(specs) + _RESULT_BYTES_PER_POINT + (_STATE_BYTES_PER_POINT if keep_states else 0)
-        sizes = " x ".join(_count(n) for _, n, _ in specs.values())
-        how = "--zip length" if zip_ else f"product {sizes}"
-        raise ConfigError(f"the --vary grid has {_count(n_points)} points ({how}), more than a sweep accepts "
-                          f"({MAX_GRID_POINTS:,}); it would take about {_fmt_bytes(n_points * per_point)} of memory "
-                          "for the points and their results. Use fewer values per --vary (NUM), or split the "
-                          "study into several sweeps.")
+    check_grid_size({key: num for key, (_, num, _) in specs.items()}, "zip" if zip_ else "product",
+                    keep_states=keep_states, what="the --vary grid")
     return {key: make() for key, (_, _, make) in specs.items()}
 
 
