@@ -92,12 +92,11 @@ def _one_photon_state(rng):
 
 def one_photon_channel(rho, jones):
     """The exact channel on the <= 1-photon sector (basis vac, h, v of the register), per ion block."""
-    d = 6  # register basis: (0,0), (0,1)/(1,0) ..., see FockRegister.basis
     reg = FockRegister("photon", ("h", "v"), 2)
+    d = reg.dim
     idx = {tuple(b): i for i, b in enumerate(reg.basis)}
     vac, h, v = idx[(0, 0)], idx[(1, 0)], idx[(0, 1)]
     r = rho.reshape(2, d, 2, d)
-    out = np.zeros((2, 3, 2, 3), complex)  # photon index 0: vac, 1: h, 2: v
     sub = r[:, [vac, h, v]][:, :, :, [vac, h, v]]
     big = np.zeros((3, 3), complex)
     big[0, 0] = 1.0
@@ -118,9 +117,7 @@ def test_dense_action_is_the_exact_channel_of_the_rule(kind):
     reg = rho.space["photon"]
     idx = {tuple(b): i for i, b in enumerate(reg.basis)}
     keep = [idx[(0, 0)], idx[(1, 0)], idx[(0, 1)]]
-    # the 2-photon population is only lowered (loss) or moved within its block (unitary), never raised
-    got = out.reshape(2, reg.dim, 2, reg.dim)
-    # the <= 1-photon sector receives the 2-photon part's losses too; compare on an input without it
+    # the <= 1-photon sector also receives the 2-photon part's losses: compare on an input without it
     r1 = np.asarray(rho.data).reshape(2, reg.dim, 2, reg.dim).copy()
     two = [i for i, b in enumerate(reg.basis) if sum(b) == 2]
     r1[:, two] = 0.0
@@ -176,7 +173,7 @@ def test_registry_and_errors():
     for kind, cls in ELEMENTS.items():
         assert cls.kind == kind and cls.params(), kind
         for k, p in cls.params().items():
-            assert p.lo <= p.default <= p.hi and p.help, (kind, k)
+            assert p.lo <= p.default <= p.hi and p.meaning, (kind, k)
         assert all(isinstance(f, (Unitary, Loss)) for f in make_element({"element": kind}, "x").factors())
     with pytest.raises(ConfigError, match=r"node_b.path\[0\].element = 'mirror'.*wave_plate"):
         make_element({"element": "mirror"}, "node_b.path[0]")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Element, Loss, Param, Unitary, element_params, param
+from .base import Element, Loss, Unitary, element_params, param
 from .polarization import (
     Birefringence,
     Fiber,
@@ -25,7 +25,7 @@ from .polarization import (
     WavePlate,
 )
 
-__all__ = ["ELEMENTS", "Element", "Loss", "Param", "Unitary", "element_params", "make_element", "param",
+__all__ = ["ELEMENTS", "Element", "Loss", "Unitary", "element_params", "make_element", "param",
            "Birefringence", "Fiber", "HalfWavePlate", "LossElement", "PhaseShifter", "PolarizationDependentLoss",
            "QuarterWavePlate", "Rotator", "WavePlate"]
 

@@ -24,41 +24,15 @@ import jax.numpy as jnp
 from ..core.fock import apply_loss
 from ..core.state import DensityMatrix, complex_dtype
 from ..errors import ConfigError
+from ..keys import KeySpec, check_number
 
-__all__ = ["Element", "Param", "param", "Unitary", "Loss", "element_params"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """One number of an element: default, allowed range ``[lo, hi]`` (open at ``lo`` if ``lo_open``), unit, help."""
-
-    default: float
-    lo: float = -math.inf
-    hi: float = math.inf
-    unit: str = ""
-    help: str = ""
-    lo_open: bool = False
-
-    def range_text(self) -> str:
-        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
-
-    def check(self, where: str, value: Any) -> float:
-        """``value`` as a float, or ConfigError naming ``where``, the value and the range."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number ({self.help}), got {value!r}.")
-        try:
-            v = float(value)
-        except OverflowError:
-            raise ConfigError(f"{where} is too large to be a number; allowed {self.range_text()}.") from None
-        if not math.isfinite(v) or v < self.lo or v > self.hi or (self.lo_open and v == self.lo):
-            raise ConfigError(f"{where} = {value!r} is out of range: allowed {self.range_text()} ({self.help}).")
-        return v
+__all__ = ["Element", "param", "Unitary", "Loss", "element_params"]
 
 
-def param(default: float, lo: float = -math.inf, hi: float = math.inf, unit: str = "", help: str = "",
-          lo_open: bool = False) -> Any:
-    """A dataclass field for an element's number: an array leaf with its :class:`Param` in the metadata."""
-    return field(metadata={"param": Param(default, lo, hi, unit, help, lo_open)})
+def param(default: float, lo: float = -math.inf, hi: float = math.inf, help: str = "", lo_open: bool = False) -> Any:
+    """A dataclass field for an element's number: an array leaf with its :class:`~ionjax.keys.KeySpec`
+    (the same spec and check as the link format's keys) in the metadata; ``help`` ends with the unit."""
+    return field(metadata={"param": KeySpec(default, lo, hi, lo_open, help)})
 
 
 @dataclass(frozen=True)
@@ -76,8 +50,8 @@ class Loss:
     t_v: jax.Array
 
 
-def element_params(cls: type) -> dict[str, Param]:
-    """``{field name: Param}`` of an element class (its numeric keys, in declaration order)."""
+def element_params(cls: type) -> dict[str, KeySpec]:
+    """``{field name: KeySpec}`` of an element class (its numeric keys, in declaration order)."""
     return {f.name: f.metadata["param"] for f in dataclasses.fields(cls) if "param" in f.metadata}
 
 
@@ -126,7 +100,7 @@ class Element:
         return state
 
     @classmethod
-    def params(cls) -> dict[str, Param]:
+    def params(cls) -> dict[str, KeySpec]:
         """This kind's numeric keys with their defaults, ranges, units and help."""
         return element_params(cls)
 
@@ -142,5 +116,5 @@ class Element:
             keys = ", ".join(f"{k} (default {p.default:g})" for k, p in spec.items())
             raise ConfigError(f"Unknown key {where}.{extra[0]} of a {cls.kind!r} element; its keys are: {keys}.")
         real = jax.dtypes.canonicalize_dtype(jnp.float64)
-        return cls(**{k: jnp.asarray(p.check(f"{where}.{k}", entry.get(k, p.default)), dtype=real)
+        return cls(**{k: jnp.asarray(check_number(f"{where}.{k}", entry.get(k, p.default), p), dtype=real)
                       for k, p in spec.items()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,7 @@ from .base import Element, Loss, Unitary, param
 __all__ = ["LossElement", "Fiber", "WavePlate", "HalfWavePlate", "QuarterWavePlate", "Rotator", "Birefringence",
            "PolarizationDependentLoss", "PhaseShifter"]
 
-_ANGLE = dict(lo=-4 * math.pi, hi=4 * math.pi, unit="rad")
+_ANGLE = dict(lo=-4 * math.pi, hi=4 * math.pi)
 
 
 def _element(cls: type) -> type:
@@ -43,8 +44,8 @@ class Fiber(Element):
     """A fiber: loss ``10^(-alpha L / 10)`` and (optionally) birefringence ``Rz(phi) Ry(theta) Rz(lambda)``."""
 
     kind = "fiber"
-    length_km: jax.Array = param(0.0, 0.0, 1.0e5, unit="km", help="fiber length, km")
-    attenuation_db_per_km: jax.Array = param(0.0, 0.0, 1.0e3, unit="dB/km", help="fiber loss, dB/km")
+    length_km: jax.Array = param(0.0, 0.0, 1.0e5, help="fiber length, km")
+    attenuation_db_per_km: jax.Array = param(0.0, 0.0, 1.0e3, help="fiber loss, dB/km")
     theta_rad: jax.Array = param(0.0, **_ANGLE, help="birefringence Euler angle theta, rad")
     phi_rad: jax.Array = param(0.0, **_ANGLE, help="birefringence Euler angle phi, rad")
     lambda_rad: jax.Array = param(0.0, **_ANGLE, help="birefringence Euler angle lambda, rad")
@@ -59,7 +60,18 @@ class WavePlate(Element):
     """A retarder of retardance ``retardance_rad`` with its fast axis at ``angle_rad`` from h."""
 
     kind = "wave_plate"
-    retardance_rad: jax.Array = param(math.pi, -4 * math.pi, 4 * math.pi, unit="rad", help="retardance, rad")
+    retardance_rad: jax.Array = param(math.pi, -4 * math.pi, 4 * math.pi, help="retardance, rad")
+    angle_rad: jax.Array = param(0.0, **_ANGLE, help="fast-axis angle from h, rad")
+
+    def factors(self):  # noqa: ANN201
+        return [Unitary(wave_plate(self.retardance_rad, self.angle_rad))]
+
+
+@dataclass(frozen=True)
+class _FixedRetarder(Element):
+    """A wave plate of fixed retardance (the class attribute ``retardance_rad``) at ``angle_rad``."""
+
+    retardance_rad: ClassVar[float]
     angle_rad: jax.Array = param(0.0, **_ANGLE, help="fast-axis angle from h, rad")
 
     def factors(self):  # noqa: ANN201
@@ -67,25 +79,19 @@ class WavePlate(Element):
 
 
 @_element
-class HalfWavePlate(Element):
+class HalfWavePlate(_FixedRetarder):
     """A half-wave plate (retardance pi) at ``angle_rad``."""
 
     kind = "half_wave_plate"
-    angle_rad: jax.Array = param(0.0, **_ANGLE, help="fast-axis angle from h, rad")
-
-    def factors(self):  # noqa: ANN201
-        return [Unitary(wave_plate(jnp.pi, self.angle_rad))]
+    retardance_rad = math.pi
 
 
 @_element
-class QuarterWavePlate(Element):
+class QuarterWavePlate(_FixedRetarder):
     """A quarter-wave plate (retardance pi/2) at ``angle_rad``."""
 
     kind = "quarter_wave_plate"
-    angle_rad: jax.Array = param(0.0, **_ANGLE, help="fast-axis angle from h, rad")
-
-    def factors(self):  # noqa: ANN201
-        return [Unitary(wave_plate(jnp.pi / 2.0, self.angle_rad))]
+    retardance_rad = math.pi / 2.0
 
 
 @_element
