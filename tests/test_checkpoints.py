@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import optax
 import pytest
+from test_sweep import GRID, LINK  # the sweep tests' link and grid (one compiled shape for both files)
 
 import ionjax as ij
 from ionjax.optimize import _optimize_batch, optimize, optimizer_fingerprint
@@ -19,13 +20,6 @@ from ionjax.sweep import CheckpointWarning, checkpoint_chunk_size, sweep
 
 sweep_mod = importlib.import_module("ionjax.sweep")  # the module (ionjax.sweep is the function)
 
-LINK = {
-    "node_a": {"collection_efficiency": 0.2, "ion_photon_fidelity": 0.97, "multi_photon_probability": 0.02},
-    "node_b": {"collection_efficiency": 0.15, "multi_photon_probability": 0.01},
-    "detection": {"efficiency": 0.6, "dark_count_rate_hz": 2.0e4, "window_ns": 30.0},
-    "interference": {"mode_overlap": 0.93},
-}
-GRID = {"detection.window_ns": np.geomspace(5.0, 120.0, 7), "nodes.collection_efficiency": [0.05, 0.1, 0.3]}
 OTHER = {"detection.window_ns": np.geomspace(6.0, 100.0, 7), "nodes.collection_efficiency": [0.05, 0.1, 0.3]}
 CHUNK = 4  # 21 points: 6 chunks, the last padded (one compiled shape for every sweep here)
 FIELDS = ("fidelity", "success_probability", "rate_hz", "pattern_probabilities", "pattern_fidelities")
