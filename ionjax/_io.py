@@ -85,25 +85,34 @@ def prepare_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     return out
 
 
-def json_safe(obj: Any) -> Any:
-    """``obj`` with numpy/JAX numbers and arrays as Python values and non-finite floats as ``None``."""
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (str, bool)) or obj is None:
-        return obj
-    if isinstance(obj, int):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy / JAX scalars and arrays
-        return json_safe(obj.tolist())
-    if isinstance(obj, complex):
-        return {"real": json_safe(obj.real), "imag": json_safe(obj.imag)}
-    return obj  # json.dumps names the type if it cannot write it (a bug of ours)
+def json_safe(obj: Any, notes: list[str] | None = None, path: str = "") -> Any:
+    """``obj`` with numpy/JAX numbers and arrays as Python values and non-finite floats as ``None``.
+
+    With ``notes``, each replaced number appends a line naming where it was (``chain.rate_hz``).
+    """
+
+    def go(x: Any, where: str) -> Any:
+        if isinstance(x, Mapping):
+            return {str(k): go(v, f"{where}.{k}" if where else str(k)) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [go(v, f"{where}[{i}]") for i, v in enumerate(x)]
+        if isinstance(x, (str, bool, int)) or x is None:
+            return x
+        if isinstance(x, float):
+            if math.isfinite(x):
+                return x
+            if notes is not None:
+                notes.append(f"{where} is not finite ({x}); reported as null (undefined).")
+            return None
+        if isinstance(x, Path):
+            return str(x)
+        if hasattr(x, "tolist") and hasattr(x, "dtype"):  # numpy / JAX scalars and arrays
+            return go(x.tolist(), where)
+        if isinstance(x, complex):
+            return {"real": go(x.real, f"{where}.real"), "imag": go(x.imag, f"{where}.imag")}
+        return x  # json.dumps names the type if it cannot write it (a bug of ours)
+
+    return go(obj, path)
 
 
 def to_json(obj: Any, indent: int | None = 2) -> str:

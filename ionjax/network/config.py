@@ -94,7 +94,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .._io import read_toml
+from .._io import json_safe, read_toml
 from ..errors import ConfigError
 
 __all__ = ["NetworkSpec", "load_network", "run_network", "format_network"]
@@ -590,18 +590,6 @@ def _num(x: Any) -> Any:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
-def _json_safe(obj: Any, path: str, notes: list[str]) -> Any:
-    """Replace non-finite floats by None (noting where) so that the result is valid JSON."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v, f"{path}.{k}" if path else k, notes) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v, f"{path}[{i}]", notes) for i, v in enumerate(obj)]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        notes.append(f"{path} is not finite ({obj}); reported as null (undefined).")
-        return None
-    return obj
-
-
 def _collect(fn: Any, sink: list[str]) -> Any:
     """Run ``fn()``; its warnings go to ``sink`` and are warned again (GridWarning and the like)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -697,7 +685,7 @@ def run_network(spec: NetworkSpec | str | Path | dict[str, Any]) -> dict[str, An
         out["remote_gate"] = d
     out["warnings"] = notes
     safe_notes: list[str] = []
-    out = _json_safe(out, "", safe_notes)
+    out = json_safe(out, safe_notes)
     out["warnings"] += safe_notes
     return out
 
