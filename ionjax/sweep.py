@@ -331,10 +331,11 @@ def check_grid_size(counts: Mapping[str, int], mode: str = "product", *, n_patte
     if n <= MAX_GRID_POINTS:
         return n
     need = n * host_bytes_per_point(len(counts), n_patterns, keep_states)
-    how = " x ".join(f"{k}[{_count(c)}]" for k, c in counts.items()) if mode == "product" else "zipped values"
+    how = (f"{' x '.join(_count(c) for c in counts.values())} values of {', '.join(counts)}" if mode == "product"
+           else f"{', '.join(counts)} zipped")
     raise ConfigError(
-        f"{what} has {_count(n)} points ({how}), more than the {MAX_GRID_POINTS:,} a sweep accepts "
-        f"(MAX_GRID_POINTS): its results alone would take about {_fmt_bytes(need)} of host memory. "
+        f"{what} has {_count(n)} points ({how}), more than a sweep accepts ({MAX_GRID_POINTS:,}), "
+        f"ionjax.sweep.MAX_GRID_POINTS: its results alone would take about {_fmt_bytes(need)} of host memory. "
         "Split it into several sweeps (e.g. one per value of the first key), or use fewer values.")
 
 
