@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -32,79 +33,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._io import read_toml
+from .elements import ELEMENTS, Element, element_params, make_element, param
 from .errors import ConfigError
 from .keys import _INF_WORDS, INF, KeySpec, _abbreviate_int, _number, _short, _value_error  # noqa: F401
 
-__all__ = ["Link", "NodeParams", "DetectionParams", "InterferenceParams", "load_link", "SCHEMA", "KeySpec",
-           "link_to_dict"]
+__all__ = ["Link", "NodeParams", "DetectionParams", "DetectorParams", "InterferenceParams", "StationParams",
+           "load_link", "SCHEMA", "KeySpec", "link_to_dict", "key_applies", "key_spec"]
 
 
 
-_S = KeySpec
 _LENGTH_INF = ("an infinite fiber never delivers the photon and makes the herald wait infinite (the link "
                "computes NaN); give the length in km")
 _ATTENUATION_INF = ("inf x a zero fiber length is undefined (NaN), and over any length > 0 no photon arrives; "
                     "give the loss in dB/km (a large finite value for a blocked path)")
 _LIFETIME_INF = ("an infinitely long wavepacket puts no photon into any finite detection window (no heralds, "
                  "and NaN with window_ns = inf); give the lifetime in ns, e.g. 8.0")
-_NODE_KEYS: dict[str, KeySpec] = {
-    "collection_efficiency": _S(0.05, 0.0, 1.0, False, "P(emitted photon coupled into the fiber)"),
-    "fiber_length_km": _S(0.0, 0.0, INF, False, "fiber from the node to the detection station, km", _LENGTH_INF),
-    "fiber_attenuation_db_per_km": _S(0.0, 0.0, INF, False, "fiber loss, dB/km", _ATTENUATION_INF),
-    "excitation_probability": _S(1.0, 0.0, 1.0, False,
-                                 "single_photon: bright-state weight p; two_photon: P(emission per attempt)"),
-    "ion_photon_fidelity": _S(1.0, 0.0, 1.0, False, "ideal state with a Z error on the ion w.p. 1 - F"),
-    "multi_photon_probability": _S(0.0, 0.0, 1.0, False, "P(a second, unpolarized photon in the same attempt)"),
-    "photon_lifetime_ns": _S(8.0, 0.0, INF, True, "exponential wavepacket lifetime, ns", _LIFETIME_INF),
-    "qubit_t2_s": _S(INF, 0.0, INF, True, "ion qubit coherence time while waiting for the herald, s"),
-    "time_bin_pulse_error": _S(0.0, -1.0, 1.0, False, "time_bin: fractional area error of the pi pulse between bins"),
-}
-_DETECTION_KEYS: dict[str, KeySpec] = {
-    "efficiency": _S(1.0, 0.0, 1.0, False, "detector quantum efficiency"),
-    "dark_count_rate_hz": _S(0.0, 0.0, INF, False, "dark counts per detector, Hz",
-                             "every detector would click in every window (NaN with number-resolving detectors, "
-                             "no heralds with threshold ones); give the measured rate per detector in Hz"),
-    "window_ns": _S(100.0, 0.0, INF, True, "accepted detection window from the start of emission, ns",
-                    "inf x a zero dark-count rate is undefined (NaN); to accept the whole wavepacket give a "
-                    "window many lifetimes long, e.g. 10 x photon_lifetime_ns"),
-    "timing_jitter_ps": _S(0.0, 0.0, INF, False, "frequency encoding: rms detector timing jitter, ps",
-                           "the frequency encoding's phase correction multiplies the jitter by the frequency "
-                           "offset, and inf x 0 is NaN; give the rms jitter in ps (one much longer than "
-                           "1 / frequency_offset_hz already gives the fully dephased limit)"),
-}
-_INTERFERENCE_KEYS: dict[str, KeySpec] = {
-    "mode_overlap": _S(1.0, 0.0, 1.0, False, "M = |<xi_a|xi_b>|^2 of the two photons' wavepackets"),
-    "phase_noise_rad": _S(0.0, 0.0, INF, False, "single_photon: rms optical phase difference, rad"),
-    "frequency_offset_hz": _S(0.0, 0.0, INF, False,
-                              "frequency encoding: difference between the two nodes' photon frequencies, Hz",
-                              "the frequency encoding's phase correction multiplies the offset by the timing "
-                              "jitter, and inf x 0 is NaN; give the offset in Hz"),
-}
-_TOP_KEYS: dict[str, KeySpec] = {
-    "attempt_rate_hz": _S(1.0e6, 0.0, INF, True, "entanglement attempts per second, Hz",
-                          "an infinite attempt rate makes rate_hz infinite; give the attempts per second, "
-                          "e.g. 1e6"),
-}
-del _S
-PROTOCOLS = ("two_photon", "single_photon")
-ENCODINGS = ("polarization", "time_bin", "frequency")
-DETECTOR_KINDS = ("threshold", "pnr")
-STATIC_KEYS = ("protocol", "encoding", "name", "detection.kind")
-
-#: The whole format: section -> key -> :class:`KeySpec` (unpacks as ``default, lo, hi, lo_open, meaning``).
-SCHEMA: dict[str, dict[str, KeySpec]] = {
-    "": _TOP_KEYS,
-    "node_a": _NODE_KEYS,
-    "node_b": _NODE_KEYS,
-    "detection": _DETECTION_KEYS,
-    "interference": _INTERFERENCE_KEYS,
-}
-_SECTIONS = ("node_a", "node_b", "detection", "interference")
-_SECTION_EXTRAS = {"detection": ("kind",)}  # static keys a section holds besides its numbers
-
-
-def _leaf(x: Any) -> jax.Array:
-    return jnp.asarray(x, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
+_DARK_INF = ("every detector would click in every window (NaN with number-resolving detectors, no heralds with "
+             "threshold ones); give the measured rate per detector in Hz")
+_ANGLE = dict(lo=-4 * math.pi, hi=4 * math.pi)
 
 
 def _static(**kw: Any) -> Any:
@@ -114,28 +60,61 @@ def _static(**kw: Any) -> Any:
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class NodeParams:
-    """One ion trap and its fiber. All fields are array leaves (see :data:`SCHEMA` for units)."""
+    """One ion trap, its fiber, and the ordered ``path`` of optical elements its photon passes through.
 
-    collection_efficiency: jax.Array
-    fiber_length_km: jax.Array
-    fiber_attenuation_db_per_km: jax.Array
-    excitation_probability: jax.Array
-    ion_photon_fidelity: jax.Array
-    multi_photon_probability: jax.Array
-    photon_lifetime_ns: jax.Array
-    qubit_t2_s: jax.Array
-    time_bin_pulse_error: jax.Array
+    The flat keys stand for the elements they describe, applied first (collection, fiber loss,
+    window acceptance, excitation); ``path`` elements follow in file order. Numbers are array leaves;
+    ``path_names`` (each element's name) is static.
+    """
+
+    collection_efficiency: jax.Array = param(0.05, 0.0, 1.0, help="P(emitted photon coupled into the fiber)")
+    fiber_length_km: jax.Array = param(0.0, 0.0, INF, help="fiber from the node to the detection station, km",
+                                       inf_refused=_LENGTH_INF)
+    fiber_attenuation_db_per_km: jax.Array = param(0.0, 0.0, INF, help="fiber loss, dB/km",
+                                                   inf_refused=_ATTENUATION_INF)
+    excitation_probability: jax.Array = param(
+        1.0, 0.0, 1.0, help="single_photon: bright-state weight p; two_photon: P(emission per attempt)")
+    ion_photon_fidelity: jax.Array = param(1.0, 0.0, 1.0, help="ideal state with a Z error on the ion w.p. 1 - F")
+    multi_photon_probability: jax.Array = param(0.0, 0.0, 1.0,
+                                                help="P(a second, unpolarized photon in the same attempt)")
+    photon_lifetime_ns: jax.Array = param(8.0, 0.0, INF, lo_open=True, help="exponential wavepacket lifetime, ns",
+                                          inf_refused=_LIFETIME_INF)
+    qubit_t2_s: jax.Array = param(INF, 0.0, INF, lo_open=True,
+                                  help="ion qubit coherence time while waiting for the herald, s")
+    time_bin_pulse_error: jax.Array = param(0.0, -1.0, 1.0,
+                                            help="time_bin: fractional area error of the pi pulse between bins")
+    path: tuple = ()
+    path_names: tuple = _static(default=())
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class DetectorParams:
+    """One detector's own values (``[detection.detectors.NAME]``); None: the ``[detection]`` value."""
+
+    efficiency: jax.Array | None = None
+    dark_count_rate_hz: jax.Array | None = None
 
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class DetectionParams:
-    """The detection station; ``kind`` ("threshold" | "pnr") is static."""
+    """The detectors; ``kind`` ("threshold" | "pnr") and the names of detectors with their own values are static."""
 
-    efficiency: jax.Array
-    dark_count_rate_hz: jax.Array
-    window_ns: jax.Array
-    timing_jitter_ps: jax.Array
+    efficiency: jax.Array = param(1.0, 0.0, 1.0, help="detector quantum efficiency")
+    dark_count_rate_hz: jax.Array = param(0.0, 0.0, INF, help="dark counts per detector, Hz", inf_refused=_DARK_INF)
+    window_ns: jax.Array = param(100.0, 0.0, INF, lo_open=True,
+                                 help="accepted detection window from the start of emission, ns",
+                                 inf_refused="inf x a zero dark-count rate is undefined (NaN); to accept the whole "
+                                             "wavepacket give a window many lifetimes long, e.g. 10 x "
+                                             "photon_lifetime_ns")
+    timing_jitter_ps: jax.Array = param(0.0, 0.0, INF, help="frequency encoding: rms detector timing jitter, ps",
+                                        inf_refused="the frequency encoding's phase correction multiplies the "
+                                                    "jitter by the frequency offset, and inf x 0 is NaN; give the "
+                                                    "rms jitter in ps (one much longer than 1 / "
+                                                    "frequency_offset_hz already gives the fully dephased limit)")
+    detectors: tuple = ()
+    detector_names: tuple = _static(default=())
     kind: str = _static(default="threshold")
 
 
@@ -144,9 +123,58 @@ class DetectionParams:
 class InterferenceParams:
     """How well the two photons interfere."""
 
-    mode_overlap: jax.Array
-    phase_noise_rad: jax.Array
-    frequency_offset_hz: jax.Array
+    mode_overlap: jax.Array = param(1.0, 0.0, 1.0, help="M = |<xi_a|xi_b>|^2 of the two photons' wavepackets")
+    phase_noise_rad: jax.Array = param(0.0, 0.0, INF, help="single_photon: rms optical phase difference, rad")
+    frequency_offset_hz: jax.Array = param(
+        0.0, 0.0, INF, help="frequency encoding: difference between the two nodes' photon frequencies, Hz",
+        inf_refused="the frequency encoding's phase correction multiplies the offset by the timing jitter, and "
+                    "inf x 0 is NaN; give the offset in Hz")
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class StationParams:
+    """The optics of the detection station: one beam splitter per mode pair, of power reflectivity R and
+    phase phi, ``[[sqrt(1-R), e^{-i phi} sqrt(R)], [-e^{i phi} sqrt(R), sqrt(1-R)]]`` on ``(a, b)``."""
+
+    beam_splitter_reflectivity: jax.Array = param(0.5, 0.0, 1.0, help="power reflectivity R of the beam splitter")
+    beam_splitter_phase_rad: jax.Array = param(0.0, **_ANGLE, help="beam splitter phase phi, rad")
+
+
+_TOP_HELP = ("an infinite attempt rate makes rate_hz infinite; give the attempts per second, e.g. 1e6")
+PROTOCOLS = ("two_photon", "single_photon")
+ENCODINGS = ("polarization", "time_bin", "frequency")
+DETECTOR_KINDS = ("threshold", "pnr")
+STATIC_KEYS = ("protocol", "encoding", "name", "detection.kind")
+_SECTIONS = ("node_a", "node_b", "detection", "interference", "station")
+_SECTION_CLASSES = {"node_a": NodeParams, "node_b": NodeParams, "detection": DetectionParams,
+                    "interference": InterferenceParams, "station": StationParams}
+_SECTION_EXTRAS = {"detection": ("kind", "detectors"), "node_a": ("path",), "node_b": ("path",)}
+
+#: Keys a link's structure ignores, with the reason (refused when given a value other than their default).
+_APPLIES: dict[str, tuple[Any, str]] = {
+    "time_bin_pulse_error": (lambda p, e: e == "time_bin", "only the time_bin encoding has a pi pulse between bins"),
+    "phase_noise_rad": (lambda p, e: p == "single_photon",
+                        "an optical phase between the paths only matters to the single_photon protocol (a "
+                        "two-photon herald is insensitive to it)"),
+    "frequency_offset_hz": (lambda p, e: e == "frequency", "only the frequency encoding models a frequency offset"),
+    "timing_jitter_ps": (lambda p, e: e == "frequency", "only the frequency encoding uses the detection times"),
+}
+
+
+def key_applies(leaf: str, protocol: str, encoding: str) -> bool:
+    """False for a key the link's structure (``protocol``, ``encoding``) ignores (see :data:`_APPLIES`)."""
+    rule = _APPLIES.get(leaf)
+    return rule is None or rule[0](protocol, encoding)
+
+
+def _detector_spec() -> dict[str, KeySpec]:
+    full = element_params(DetectionParams)
+    return {k: full[k] for k in ("efficiency", "dark_count_rate_hz")}
+
+
+def _leaf(x: Any) -> jax.Array:
+    return jnp.asarray(x, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
 
 
 @jax.tree_util.register_dataclass
@@ -154,29 +182,34 @@ class InterferenceParams:
 class Link:
     """A heralded ion-ion link: static ``protocol``/``encoding``, numeric leaves everywhere else.
 
-    Build one with :func:`load_link`. ``link.get("detection.window_ns")`` reads a
-    leaf by dotted key; ``link.set({"detection.window_ns": 50.0})`` returns a copy with
-    leaves replaced (values may be traced: this is how sweeps and optimizers vary it).
-    ``nodes.KEY`` addresses ``node_a.KEY`` and ``node_b.KEY`` together.
+    Build one with :func:`load_link`. ``link.get("detection.window_ns")`` reads a leaf by dotted key;
+    ``link.set({"detection.window_ns": 50.0})`` returns a copy with leaves replaced (values may be
+    traced: this is how sweeps and optimizers vary it). Keys: ``KEY`` (top level), ``SECTION.KEY``,
+    ``nodes.KEY`` (``node_a.KEY`` and ``node_b.KEY`` together), ``node_x.path.NAME.KEY`` (a path
+    element's number) and ``detection.detectors.NAME.KEY`` (one detector's own efficiency or dark
+    counts; reading it without one gives the ``[detection]`` value, setting it gives the detector its own).
     """
 
-    attempt_rate_hz: jax.Array
-    node_a: NodeParams
-    node_b: NodeParams
-    detection: DetectionParams
-    interference: InterferenceParams
+    attempt_rate_hz: jax.Array = param(1.0e6, 0.0, INF, lo_open=True, help="entanglement attempts per second, Hz",
+                                       inf_refused=_TOP_HELP)
+    node_a: NodeParams = None  # type: ignore[assignment]
+    node_b: NodeParams = None  # type: ignore[assignment]
+    detection: DetectionParams = None  # type: ignore[assignment]
+    interference: InterferenceParams = None  # type: ignore[assignment]
+    station: StationParams = None  # type: ignore[assignment]
     protocol: str = _static(default="two_photon")
     encoding: str = _static(default="polarization")
     name: str = _static(default="")
 
     # ------------------------------------------------------------- dotted access
     def get(self, key: str) -> jax.Array:
-        """The leaf at dotted ``key`` (``"attempt_rate_hz"``, ``"node_a.fiber_length_km"``, ...)."""
-        section, leaf = _split_key(key)
-        if section == "nodes":
-            return getattr(self.node_a, leaf)
-        obj = self if section == "" else getattr(self, section)
-        return getattr(obj, leaf)
+        """The leaf at dotted ``key`` (``"attempt_rate_hz"``, ``"node_a.fiber_length_km"``,
+        ``"node_b.path.q1.angle_rad"``, ...)."""
+        loc = _locate(self, key)[0][0]
+        value = _follow(self, loc)
+        if value is None:  # a detector without its own value: the [detection] one
+            return getattr(self.detection, loc[-1])
+        return value
 
     def set(self, updates: Mapping[str, Any] | None = None, **kw: Any) -> Link:
         """A copy with the dotted keys in ``updates`` (and ``kw``) replaced; the original is unchanged.
@@ -200,27 +233,32 @@ class Link:
                               f"{type(updates).__name__}.")
         out = self
         for key, value in {**updates, **kw}.items():
-            section, leaf = _split_key(key)
+            locs, spec = _locate(out, key)
             if not isinstance(value, jax.core.Tracer):
-                value = _check_value(key, value, _spec(section, leaf))
-            targets = ("node_a", "node_b") if section == "nodes" else (section,)
-            for sec in targets:
+                value = _check_value(key, value, spec)
+                leaf = locs[0][-1]
+                if not key_applies(leaf, out.protocol, out.encoding) and np.any(np.asarray(value) != spec.default):
+                    raise ConfigError(f"{key} = {_short(value)} is ignored by this link "
+                                      f"({out.protocol}/{out.encoding}): {_APPLIES[leaf][1]}.")
+            for loc in locs:
+                old = _follow(out, loc)
+                if old is None:
+                    old = getattr(out.detection, loc[-1])
                 # keep the leaf's dtype (a weakly typed Python float would change the jit cache key)
-                obj = out if sec == "" else getattr(out, sec)
-                old = getattr(obj, leaf)
-                new = jnp.asarray(value, dtype=getattr(old, "dtype", None))
-                if sec == "":
-                    out = dataclasses.replace(out, **{leaf: new})
-                else:
-                    out = dataclasses.replace(out, **{sec: dataclasses.replace(obj, **{leaf: new})})
+                out = _replace(out, loc, jnp.asarray(value, dtype=getattr(old, "dtype", None)))
         return out
 
     def numeric_keys(self) -> tuple[str, ...]:
-        """Every dotted key of a numeric leaf."""
-        keys = list(_TOP_KEYS)
-        for sec, spec in SCHEMA.items():
-            if sec:
-                keys += [f"{sec}.{k}" for k in spec]
+        """Every dotted key of a numeric leaf (path elements and detectors with their own values included)."""
+        keys = [k for k in SCHEMA[""]]
+        for sec in _SECTIONS:
+            keys += [f"{sec}.{k}" for k in SCHEMA[sec]]
+        for node in ("node_a", "node_b"):
+            n = getattr(self, node)
+            for name, el in zip(n.path_names, n.path):
+                keys += [f"{node}.path.{name}.{k}" for k in el.params()]
+        for name, d in zip(self.detection.detector_names, self.detection.detectors):
+            keys += [f"detection.detectors.{name}.{k}" for k in _detector_spec() if getattr(d, k) is not None]
         return tuple(keys)
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,30 +274,87 @@ class Link:
         for key in self.numeric_keys():
             value = self.get(key)
             if not isinstance(value, jax.core.Tracer):
-                _check_value(key, value, _spec(*_split_key(key)))
+                _check_value(key, value, key_spec(self, key))
         return self
 
 
-# ----------------------------------------------------------------------------- checking values
+#: The whole format: section -> key -> :class:`KeySpec` (unpacks as ``default, lo, hi, lo_open, meaning``),
+#: read from the dataclass fields' metadata. Path elements' keys are :data:`ionjax.elements.ELEMENTS`'
+#: ``params()``; ``[detection.detectors.NAME]`` takes ``efficiency`` and ``dark_count_rate_hz``.
+SCHEMA: dict[str, dict[str, KeySpec]] = {"": element_params(Link),
+                                         **{s: element_params(c) for s, c in _SECTION_CLASSES.items()}}
 
 
-def _spec(section: str, leaf: str) -> KeySpec:
-    return SCHEMA["node_a" if section == "nodes" else section][leaf]
+# ----------------------------------------------------------------------------- dotted keys
+def _follow(obj: Any, loc: tuple) -> Any:
+    for step in loc:
+        obj = obj[step] if isinstance(step, int) else getattr(obj, step)
+    return obj
 
 
-def _split_key(key: Any) -> tuple[str, str]:
+def _replace(obj: Any, loc: tuple, value: Any) -> Any:
+    if not loc:
+        return value
+    step, rest = loc[0], loc[1:]
+    if isinstance(step, int):
+        items = list(obj)
+        items[step] = _replace(items[step], rest, value)
+        return tuple(items)
+    return dataclasses.replace(obj, **{step: _replace(getattr(obj, step), rest, value)})
+
+
+def _detector_names(encoding: str, protocol: str) -> tuple[str, ...]:
+    from .components.analyzers import bell_state_analyzer
+
+    return bell_state_analyzer("single_photon" if protocol == "single_photon" else encoding).detector_names
+
+
+def _locate(link: Link, key: Any) -> tuple[list[tuple], KeySpec]:
+    """The attribute paths of dotted ``key`` in ``link`` (two for ``nodes.KEY``) and its spec.
+
+    A ``detection.detectors.NAME.KEY`` of a detector without its own values is given one (a new,
+    all-None :class:`DetectorParams`) in the returned path's link only when set; here its path
+    points at the index it will have.
+    """
     if not isinstance(key, str):
         raise ConfigError(f"A link key must be a dotted string such as 'detection.window_ns', got {_short(key)} "
                           f"of type {type(key).__name__}.")
+    parts = key.split(".")
+    if len(parts) == 4 and parts[0] in ("node_a", "node_b") and parts[1] == "path":
+        node, _, name, leaf = parts
+        n = getattr(link, node)
+        if name not in n.path_names:
+            have = ", ".join(n.path_names) if n.path_names else "none"
+            raise ConfigError(f"Key {key!r}: {node} has no path element named {name!r}; its elements: {have}."
+                              + _did_you_mean(name, n.path_names))
+        i = n.path_names.index(name)
+        el = n.path[i]
+        spec = el.params()
+        if leaf not in spec:
+            raise ConfigError(f"Key {key!r}: element {name!r} ({el.kind}) has no key {leaf!r}; its keys: "
+                              f"{', '.join(spec)}." + _did_you_mean(leaf, tuple(spec)))
+        return [(node, "path", i, leaf)], spec[leaf]
+    if len(parts) == 4 and parts[:2] == ["detection", "detectors"]:
+        name, leaf = parts[2], parts[3]
+        names = _detector_names(link.encoding, link.protocol)
+        if name not in names:
+            raise ConfigError(f"Key {key!r}: this link has no detector {name!r}; its detectors: {', '.join(names)}."
+                              + _did_you_mean(name, names))
+        spec = _detector_spec()
+        if leaf not in spec:
+            raise ConfigError(f"Key {key!r}: a detector's own keys are {', '.join(spec)}, not {leaf!r}."
+                              + _did_you_mean(leaf, tuple(spec)))
+        return [("detection", "detectors", names.index(name), leaf)], spec[leaf]
     if key in STATIC_KEYS:
         raise ConfigError(f"{key!r} is static structure of the link (it decides what is compiled), not a numeric "
                           f"key: read it as link.{key}, and build a changed link with "
                           f"ij.load_link({{**link.to_dict(), ...}}).")
     section, _, leaf = key.rpartition(".")
-    sections = ("", "node_a", "node_b", "nodes", "detection", "interference")
+    sections = ("", "node_a", "node_b", "nodes", *_SECTIONS[2:])
     if "." in section:
-        raise ConfigError(f"Key {key!r} has too many dots: a numeric key is 'key' (top level) or 'section.key', "
-                          f"with sections {', '.join(sections[1:])}, e.g. 'detection.window_ns'.")
+        raise ConfigError(f"Key {key!r} has too many dots: a numeric key is 'key' (top level), 'section.key' "
+                          f"(sections {', '.join(sections[1:])}), 'node_x.path.NAME.key' or "
+                          f"'detection.detectors.NAME.key', e.g. 'detection.window_ns'.")
     if section not in sections:
         raise ConfigError(f"Unknown section {section!r} in key {key!r}; sections are {sections[1:]}."
                           + _did_you_mean(section, sections))
@@ -267,7 +362,17 @@ def _split_key(key: Any) -> tuple[str, str]:
     if leaf not in keys:
         raise ConfigError(f"Unknown numeric key {key!r}." + _did_you_mean(leaf, tuple(keys))
                           + f" Keys of [{section or 'top level'}]: {', '.join(keys)}.")
-    return section, leaf
+    if section == "nodes":
+        return [("node_a", leaf), ("node_b", leaf)], keys[leaf]
+    return [((section, leaf) if section else (leaf,))], keys[leaf]
+
+
+def key_spec(link: Link, key: str) -> KeySpec:
+    """The :class:`KeySpec` (default, range, meaning) of dotted ``key`` in ``link`` (ConfigError if unknown)."""
+    return _locate(link, key)[1]
+
+
+# ----------------------------------------------------------------------------- checking values
 
 
 def _did_you_mean(word: Any, options: tuple[str, ...] | list[str]) -> str:
@@ -400,7 +505,7 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
         for key, value in overrides.items():
             _apply_override(data, key, value)
 
-    known_top = ("protocol", "encoding", "name", "attempt_rate_hz", *_SECTIONS)
+    known_top = ("protocol", "encoding", "name", *SCHEMA[""], *_SECTIONS)
     for k in data:
         if not isinstance(k, str):
             raise ConfigError(f"Top-level keys of a link must be strings, got {_short(k)} of type {type(k).__name__}.")
@@ -421,22 +526,121 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
     if not isinstance(name, str):
         raise ConfigError(f"name must be a string, got {_short(name)} of type {type(name).__name__}.")
 
-    top = {k: _number(k, data.get(k, s.default), s) for k, s in _TOP_KEYS.items()}
-    nodes = {n: _section(n, data.get(n, {}), _NODE_KEYS) for n in ("node_a", "node_b")}
+    for leaf_sec, leaf in [(sec, k) for sec in ("node_a", "node_b", "detection", "interference")
+                           for k in (data.get(sec) or {}) if isinstance(data.get(sec), Mapping)]:
+        spec = SCHEMA[leaf_sec].get(leaf)
+        if spec is not None and not key_applies(leaf, protocol, encoding):
+            v = data[leaf_sec][leaf]
+            if _number(f"{leaf_sec}.{leaf}", v, spec) != spec.default:
+                raise ConfigError(f"{leaf_sec}.{leaf} = {_short(v)} is ignored by a {protocol}/{encoding} link: "
+                                  f"{_APPLIES[leaf][1]}. Remove the key.")
+
+    top = {k: _number(k, data.get(k, s.default), s) for k, s in SCHEMA[""].items()}
+    nodes = {n: _node(n, data.get(n, {}), protocol, encoding) for n in ("node_a", "node_b")}
     det = data.get("detection", {})
-    detection = _section("detection", det, _DETECTION_KEYS)
+    detection = _section("detection", det, SCHEMA["detection"])
     kind = _choice("detection.kind", det.get("kind", "threshold"), DETECTOR_KINDS)
-    interference = _section("interference", data.get("interference", {}), _INTERFERENCE_KEYS)
-    return Link(
+    names = _detector_names(encoding, protocol)
+    detectors = _detectors(det.get("detectors", {}), names)
+    interference = _section("interference", data.get("interference", {}), SCHEMA["interference"])
+    station = _section("station", data.get("station", {}), SCHEMA["station"])
+    link = Link(
         attempt_rate_hz=_leaf(top["attempt_rate_hz"]),
-        node_a=NodeParams(**{k: _leaf(v) for k, v in nodes["node_a"].items()}),
-        node_b=NodeParams(**{k: _leaf(v) for k, v in nodes["node_b"].items()}),
-        detection=DetectionParams(kind=kind, **{k: _leaf(v) for k, v in detection.items()}),
+        node_a=nodes["node_a"],
+        node_b=nodes["node_b"],
+        detection=DetectionParams(kind=kind, detectors=detectors, detector_names=names,
+                                  **{k: _leaf(v) for k, v in detection.items()}),
         interference=InterferenceParams(**{k: _leaf(v) for k, v in interference.items()}),
+        station=StationParams(**{k: _leaf(v) for k, v in station.items()}),
         protocol=protocol,
         encoding=encoding,
         name=name,
     )
+    check_structure(link)
+    return link
+
+
+def _node(sec: str, given: Any, protocol: str, encoding: str) -> NodeParams:
+    """One ``[node_x]`` table (its flat keys and its ``[[node_x.path]]`` list) as :class:`NodeParams`."""
+    flat = _section(sec, given, SCHEMA[sec])
+    entries = given.get("path", []) if isinstance(given, Mapping) else []
+    if isinstance(entries, Mapping):
+        entries = [entries]
+    if not isinstance(entries, (list, tuple)):
+        raise ConfigError(f"{sec}.path must be a list of element tables ([[{sec}.path]] in TOML), got "
+                          f"{_short(entries)} of type {type(entries).__name__}.")
+    names: list[str] = []
+    elements: list[Element] = []
+    counts: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"{sec}.path[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where} must be a table with `element = KIND`, got {_short(entry)}.")
+        kind = entry.get("element")
+        name = entry.get("name")
+        if name is None:
+            if kind in ELEMENTS:
+                counts[kind] = counts.get(kind, 0) + 1
+                name = kind if counts[kind] == 1 else f"{kind}_{counts[kind]}"
+        elif not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(f"{where}.name = {_short(name)} must be a word of letters, digits and _ (it becomes "
+                              f"part of dotted keys such as {sec}.path.NAME.angle_rad).")
+        if name in names:
+            raise ConfigError(f"{where}.name = {name!r} is used twice in {sec}.path; give each element its own name.")
+        el = make_element(dict(entry), f"{sec}.path.{name}" if name else where)
+        names.append(name)
+        elements.append(el)
+    return NodeParams(**{k: _leaf(v) for k, v in flat.items()}, path=tuple(elements), path_names=tuple(names))
+
+
+def _detectors(given: Any, names: tuple[str, ...]) -> tuple[DetectorParams, ...]:
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"[detection.detectors] must be a table of detector tables ([detection.detectors.NAME]), "
+                          f"got {_short(given)}.")
+    spec = _detector_spec()
+    for name, vals in given.items():
+        if name not in names:
+            raise ConfigError(f"detection.detectors.{name}: this link has no detector {name!r}; its detectors: "
+                              f"{', '.join(names)}." + _did_you_mean(str(name), names))
+        if not isinstance(vals, Mapping):
+            raise ConfigError(f"[detection.detectors.{name}] must be a table (efficiency, dark_count_rate_hz), got "
+                              f"{_short(vals)}.")
+        for k in vals:
+            if k not in spec:
+                raise ConfigError(f"Unknown key detection.detectors.{name}.{k}; a detector's own keys are "
+                                  f"{', '.join(spec)}." + _did_you_mean(str(k), tuple(spec)))
+    out = []
+    for name in names:
+        vals = given.get(name, {})
+        out.append(DetectorParams(**{k: _leaf(_number(f"detection.detectors.{name}.{k}", vals[k], spec[k]))
+                                     for k in spec if k in vals}))
+    return tuple(out)
+
+
+def check_structure(link: Link) -> None:
+    """Refuse path elements that do not fit the photon's encoding, and nodes whose photons reach the station
+    at different wavelengths (frequency conversion in one node only, or to different wavelengths)."""
+    from .components.sources import ENCODING_MODES
+
+    modes = ENCODING_MODES["single_photon" if link.protocol == "single_photon" else link.encoding]
+    waves = {}
+    for sec in ("node_a", "node_b"):
+        n = getattr(link, sec)
+        waves[sec] = None
+        for name, el in zip(n.path_names, n.path):
+            why = el.fits(modes)
+            if why is not None:
+                raise ConfigError(f"{sec}.path.{name} ({el.kind}) does not fit the {link.encoding} photon, whose "
+                                  f"modes are {', '.join(modes)}: {why}.")
+            if el.kind == "frequency_conversion":
+                w = el.output_wavelength_nm
+                waves[sec] = None if isinstance(w, jax.core.Tracer) or np.ndim(w) else float(w)
+    a, b = waves["node_a"], waves["node_b"]
+    if a != b:
+        def say(w: float | None) -> str:
+            return "its own wavelength (no frequency_conversion)" if w is None else f"{w:g} nm"
+        raise ConfigError(f"The two photons reach the station at different wavelengths (node_a: {say(a)}; node_b: "
+                          f"{say(b)}) and cannot interfere: convert both to the same output_wavelength_nm.")
 
 
 def _read_link_file(source: str | os.PathLike) -> dict[str, Any]:
@@ -481,11 +685,31 @@ def _apply_override(data: dict[str, Any], key: Any, value: Any) -> None:
     if len(parts) == 1:
         data[key] = value
         return
-    sections = ("node_a", "node_b", "nodes", "detection", "interference")
+    if len(parts) == 4 and parts[0] in ("node_a", "node_b") and parts[1] == "path":
+        sec, _, name, leaf = parts
+        entries = (data.get(sec) or {}).get("path", [])
+        counts: dict = {}
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            kind = entry.get("element")
+            counts[kind] = counts.get(kind, 0) + 1
+            default = kind if counts[kind] == 1 else f"{kind}_{counts[kind]}"
+            if entry.get("name", default) == name:
+                entry[leaf] = value
+                return
+        raise ConfigError(f"Override {key!r} (overrides / --set): {sec} has no path element named {name!r}.")
+    if len(parts) == 4 and parts[:2] == ["detection", "detectors"]:
+        det = data.setdefault("detection", {})
+        if not isinstance(det, dict):
+            raise ConfigError(f"[detection] must be a table of keys; cannot apply the override {key!r}.")
+        det.setdefault("detectors", {}).setdefault(parts[2], {})[parts[3]] = value
+        return
+    sections = ("node_a", "node_b", "nodes", "detection", "interference", "station")
     if len(parts) != 2:
         raise ConfigError(f"Override key {key!r} (overrides / --set) has too many dots: a link key is 'key' (top "
-                          f"level) or 'section.key' with sections {', '.join(sections)}, e.g. "
-                          "'detection.efficiency'.")
+                          f"level), 'section.key' with sections {', '.join(sections)}, 'node_x.path.NAME.key' or "
+                          "'detection.detectors.NAME.key', e.g. 'detection.efficiency'.")
     section, leaf = parts
     if section not in sections:
         raise ConfigError(f"Unknown section {section!r} in {key!r}; sections are {', '.join(sections)}."
@@ -512,7 +736,20 @@ def link_to_dict(link: Link) -> dict[str, Any]:
         return float(x)
 
     def sec(name: str, obj: Any, spec: dict[str, KeySpec]) -> dict[str, Any]:
-        return {k: num(f"{name}.{k}", getattr(obj, k)) for k in spec}
+        return {k: num(f"{name}.{k}", getattr(obj, k)) for k in spec
+                if key_applies(k, link.protocol, link.encoding)}
+
+    def node(name: str, n: NodeParams) -> dict[str, Any]:
+        out = sec(name, n, SCHEMA[name])
+        if n.path:
+            out["path"] = []
+            for nm, el in zip(n.path_names, n.path):
+                entry: dict[str, Any] = {"element": el.kind, "name": nm}
+                for f in dataclasses.fields(el):
+                    v = getattr(el, f.name)
+                    entry[f.name] = v if f.metadata.get("static") else num(f"{name}.path.{nm}.{f.name}", v)
+                out["path"].append(entry)
+        return out
 
     d: dict[str, Any] = {"protocol": link.protocol}
     if link.protocol == "two_photon":
@@ -520,8 +757,15 @@ def link_to_dict(link: Link) -> dict[str, Any]:
     if link.name:
         d["name"] = link.name
     d["attempt_rate_hz"] = num("attempt_rate_hz", link.attempt_rate_hz)
-    d["node_a"] = sec("node_a", link.node_a, _NODE_KEYS)
-    d["node_b"] = sec("node_b", link.node_b, _NODE_KEYS)
-    d["detection"] = {"kind": link.detection.kind, **sec("detection", link.detection, _DETECTION_KEYS)}
-    d["interference"] = sec("interference", link.interference, _INTERFERENCE_KEYS)
+    d["node_a"] = node("node_a", link.node_a)
+    d["node_b"] = node("node_b", link.node_b)
+    d["detection"] = {"kind": link.detection.kind, **sec("detection", link.detection, SCHEMA["detection"])}
+    own = {nm: {k: num(f"detection.detectors.{nm}.{k}", getattr(dp, k)) for k in _detector_spec()
+                if getattr(dp, k) is not None}
+           for nm, dp in zip(link.detection.detector_names, link.detection.detectors)}
+    own = {k: v for k, v in own.items() if v}
+    if own:
+        d["detection"]["detectors"] = own
+    d["interference"] = sec("interference", link.interference, SCHEMA["interference"])
+    d["station"] = sec("station", link.station, SCHEMA["station"])
     return d

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._io import to_json
-from .config import SCHEMA, Link, link_to_dict, load_link
+from .config import SCHEMA, Link, key_spec, link_to_dict, load_link
 from .errors import ConfigError
 
 __all__ = [
@@ -104,10 +104,14 @@ class Bijection:
         return y + math.log(-math.expm1(-y)) if y > 30 else math.log(math.expm1(y))
 
 
-def bijection(key: str, value: float) -> Bijection:
-    """The bijection for dotted ``key`` (range from :data:`ionjax.config.SCHEMA`), scaled around ``value``."""
-    section, _, leaf = key.rpartition(".")
-    spec = SCHEMA["node_a" if section == "nodes" else section][leaf]
+def bijection(key: str, value: float, link: Link | None = None) -> Bijection:
+    """The bijection for dotted ``key`` (its range from the key's spec in ``link``, or from
+    :data:`ionjax.config.SCHEMA` for a section key), scaled around ``value``."""
+    if link is not None:
+        spec = key_spec(link, key)
+    else:
+        section, _, leaf = key.rpartition(".")
+        spec = SCHEMA["node_a" if section == "nodes" else section][leaf]
     _, lo, hi, _, _ = spec
     if math.isfinite(hi):
         return Bijection(key, "sigmoid", float(lo), float(hi))
@@ -338,7 +342,7 @@ def _check_objective(objective: str, min_rate_hz: float | None, min_fidelity: fl
 @functools.lru_cache(maxsize=32)
 def _make_step(free: tuple[str, ...], bij: tuple[Bijection, ...], objective: str, weight: float,
                sharpness: float, opt: Any) -> tuple[Callable, Callable]:
-    from .protocols.heralded import _simulate
+    from .link.simulate import _simulate
 
     def metrics(u: jax.Array, base: Link, constraint: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         x = [b.forward(u[i]) for i, b in enumerate(bij)]
@@ -567,7 +571,7 @@ def _optimize_batch(link: Link, free: tuple[str, ...], objective: str, constrain
     if not hasattr(opt, "init") or not hasattr(opt, "update"):
         raise ConfigError(f"Argument `optimizer` must be an optax GradientTransformation, got {opt!r}.")
     real = jnp.result_type(link.attempt_rate_hz)
-    bij = tuple(bijection(k, float(link.get(k))) for k in free)
+    bij = tuple(bijection(k, float(link.get(k)), link) for k in free)
     u0 = np.array([b.inverse(float(link.get(k))) for k, b in zip(free, bij)], dtype=real)
     n_prob = len(constraints)
     u = jnp.asarray(np.tile(u0, (n_prob, 1)))
@@ -700,7 +704,7 @@ def optimize(
     if not (isinstance(checkpoint_every, (int, np.integer)) and not isinstance(checkpoint_every, bool)
             and checkpoint_every >= 1):
         raise ConfigError(f"Argument `checkpoint_every` must be an integer >= 1, got {checkpoint_every!r}.")
-    from .protocols.heralded import simulate
+    from .link.simulate import simulate
 
     r0 = simulate(link)
     initial = {"fidelity": float(r0.fidelity), "rate_hz": float(r0.rate_hz), **{k: float(link.get(k)) for k in free}}

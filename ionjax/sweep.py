@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import SCHEMA, Link, link_to_dict, load_link
+from .config import Link, key_spec, link_to_dict, load_link
 from .errors import ConfigError
 
 __all__ = ["sweep", "SweepResult", "check_values", "default_chunk_size", "checkpoint_chunk_size",
@@ -261,11 +261,6 @@ class SweepResult:
 
 
 # ----------------------------------------------------------------------------- validation
-def _spec(key: str) -> tuple[float, float, float, bool, str]:
-    section, _, leaf = key.rpartition(".")
-    return SCHEMA["node_a" if section == "nodes" else section][leaf]
-
-
 def check_values(link: Link, key: str, values: Any) -> np.ndarray:
     """``values`` for dotted ``key`` as a float64 1-D array; ConfigError naming the key for anything invalid.
 
@@ -285,7 +280,7 @@ def check_values(link: Link, key: str, values: Any) -> np.ndarray:
         raise ConfigError(f"Values of {key!r} must be a 1-D list of numbers, got shape {arr.shape}.")
     if arr.size == 0:
         raise ConfigError(f"Values of {key!r} are empty: give at least one value.")
-    spec = _spec(key)
+    spec = key_spec(link, key)
     _, lo, hi, lo_open, meaning = spec
     bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi) | ((arr == lo) if lo_open else False)
     if np.any(bad):
@@ -340,9 +335,9 @@ def check_grid_size(counts: Mapping[str, int], mode: str = "product", *, n_patte
 
 
 def _n_patterns(link: Link) -> int:
-    from .protocols.heralded import link_structure
+    from .link import analyzer
 
-    return len(link_structure(link.encoding, link.detection.kind).analyzer.patterns)
+    return len(analyzer(link.protocol, link.encoding).patterns)
 
 
 def _grid_points(link: Link, grid: Mapping[str, Any], mode: str,
@@ -412,7 +407,7 @@ _OUTPUTS = ("fidelity", "success_probability", "rate_hz", "pattern_probabilities
 
 @cache
 def _batched_fn(keys: tuple[str, ...], keep_states: bool, picture: str) -> Callable:
-    from .protocols.heralded import _simulate
+    from .link.simulate import _simulate
 
     def point(base: Link, values: jax.Array) -> dict[str, jax.Array]:
         res = _simulate(base.set({k: values[i] for i, k in enumerate(keys)}), picture)
@@ -642,7 +637,8 @@ def sweep(
     progress: bool = True,
     devices: Sequence[Any] | None = None,
     keep_states: bool = False,
-    picture: str = "heisenberg",
+    method: Any = None,
+    picture: str | None = None,
     callback: Callable[[int, int], None] | None = None,
     _after_chunk: Callable[[int], None] | None = None,
 ) -> SweepResult:
@@ -665,7 +661,8 @@ def sweep(
         progress: show a tqdm progress bar.
         devices: devices to shard over (default: all of ``jax.devices()``).
         keep_states: also return the heralded states ``(..., 4, 4)``.
-        picture: ``"heisenberg"`` (default) or ``"schrodinger"``, as in :func:`ionjax.simulate`.
+        method: the simulation method, as in :func:`ionjax.simulate` (default ``"auto"``); ``picture`` is
+            its older name (``"heisenberg"``: auto, ``"schrodinger"``).
         callback: called as ``callback(chunk_index, n_chunks)`` after each chunk is finished (and
             checkpointed); an exception raised there stops the sweep (finished chunks stay on disk).
 
@@ -687,10 +684,9 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
-    from .protocols.heralded import _PICTURES
+    from .link.simulate import resolve_method
 
-    if picture not in _PICTURES:
-        raise ConfigError(f"Argument `picture` must be one of {_PICTURES}, got {picture!r}.")
+    picture = resolve_method(method, picture).name  # the method's name (a static, hashable key)
     if not isinstance(link, Link):
         link = load_link(link)
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool)
@@ -746,10 +742,9 @@ def sweep(
         bar.close()
 
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    from .protocols.heralded import link_structure
+    from .link import analyzer
 
-    st = link_structure(link.encoding, link.detection.kind)
-    names = tuple(p[0] for p in st.analyzer.patterns)
+    names = tuple(p[0] for p in analyzer(link.protocol, link.encoding).patterns)
     return SweepResult(
         keys=keys, axes=axes, mode=mode,
         fidelity=cat["fidelity"].reshape(shape), success_probability=cat["success_probability"].reshape(shape),

@@ -33,6 +33,8 @@ EXTRA_DEFAULTS = {
     "node_a.time_bin_pulse_error": 0.0,  # an ideal pi pulse
     "detection.timing_jitter_ps": 0.0,
     "interference.frequency_offset_hz": 0.0,
+    "station.beam_splitter_reflectivity": 0.5,  # DESIGN.md "Links as compositions"
+    "station.beam_splitter_phase_rad": 0.0,
 }
 
 LINK_TOML = """\

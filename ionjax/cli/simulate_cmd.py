@@ -23,9 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a number that is not finite is written as null)")
     p.add_argument("--budget", action="store_true",
                    help="also print the error budget (the fidelity with each imperfection switched off)")
-    p.add_argument("--picture", choices=("heisenberg", "schrodinger"), default="heisenberg",
-                   help="how the state is computed: detection effects pulled back onto the nodes (heisenberg, "
-                        "default, faster) or the joint state propagated (schrodinger); the numbers agree")
+    p.add_argument("--method", choices=("auto", "compiled", "heisenberg", "schrodinger"), default=None,
+                   help="how the state is computed: auto (default: the fast path compiled from the link's elements, "
+                        "or the dense path where an element has no amplitude rule), compiled, or the dense "
+                        "reference in the heisenberg or schrodinger picture; the numbers agree")
+    p.add_argument("--picture", choices=("heisenberg", "schrodinger"), default=None,
+                   help="older name of --method: heisenberg = auto, schrodinger = schrodinger")
     p.set_defaults(func=run)
 
 
@@ -83,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from ionjax.protocols import simulate
 
     link = load_from_args(args)
-    res = simulate(link, picture=args.picture)
+    if args.method is not None and args.picture is not None:
+        raise ConfigError("Give --method or --picture, not both (--picture is the older name).")
+    res = simulate(link, args.method, picture=args.picture)
     if args.json:
         d = res.to_dict()
         if args.budget:

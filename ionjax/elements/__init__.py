@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Element, Loss, Unitary, element_params, param
+from .base import Element, Loss, ModePhase, NumberDephasing, Split, UniformLoss, Unitary, element_params, param
+from .conversion import FrequencyConversion
 from .polarization import (
     Birefringence,
     Fiber,
@@ -25,14 +26,15 @@ from .polarization import (
     WavePlate,
 )
 
-__all__ = ["ELEMENTS", "Element", "Loss", "Unitary", "element_params", "make_element", "param",
+__all__ = ["ELEMENTS", "Element", "Loss", "Unitary", "UniformLoss", "ModePhase", "Split", "NumberDephasing",
+           "element_params", "make_element", "param", "FrequencyConversion",
            "Birefringence", "Fiber", "HalfWavePlate", "LossElement", "PhaseShifter", "PolarizationDependentLoss",
            "QuarterWavePlate", "Rotator", "WavePlate"]
 
 #: kind -> class, for every element a path may hold.
 ELEMENTS: dict[str, type[Element]] = {cls.kind: cls for cls in (
     LossElement, Fiber, WavePlate, HalfWavePlate, QuarterWavePlate, Rotator, Birefringence,
-    PolarizationDependentLoss, PhaseShifter)}
+    PolarizationDependentLoss, PhaseShifter, FrequencyConversion)}
 
 
 def make_element(entry: dict[str, Any], where: str) -> Element:

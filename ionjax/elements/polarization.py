@@ -8,7 +8,7 @@ from h is ``R(t) diag(e^{-iG/2}, e^{iG/2}) R(-t)``; a fiber's birefringence is t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import jax
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from ..components.fiber import birefringence_unitary, fiber_transmission
 from ..components.optics import rotator, wave_plate
-from .base import Element, Loss, Unitary, param
+from .base import Element, Loss, ModePhase, UniformLoss, Unitary, param
 
 __all__ = ["LossElement", "Fiber", "WavePlate", "HalfWavePlate", "QuarterWavePlate", "Rotator", "Birefringence",
            "PolarizationDependentLoss", "PhaseShifter"]
@@ -36,7 +36,7 @@ class LossElement(Element):
     transmission: jax.Array = param(1.0, 0.0, 1.0, help="power transmission")
 
     def factors(self):  # noqa: ANN201
-        return [Loss(self.transmission, self.transmission)]
+        return [UniformLoss(self.transmission)]
 
 
 @_element
@@ -52,7 +52,20 @@ class Fiber(Element):
 
     def factors(self):  # noqa: ANN201
         t = fiber_transmission(self.length_km, self.attenuation_db_per_km)
-        return [Loss(t, t), Unitary(birefringence_unitary(self.theta_rad, self.phi_rad, self.lambda_rad))]
+        return [UniformLoss(t), Unitary(birefringence_unitary(self.theta_rad, self.phi_rad, self.lambda_rad))]
+
+    def factors_for(self, modes):  # noqa: ANN001, ANN201
+        """On a photon whose qubit is not its polarization, only the loss acts (the angles must be 0, see fits)."""
+        return self.factors() if modes == ("h", "v") else self.factors()[:1]
+
+    def fits(self, modes):  # noqa: ANN001, ANN201
+        if modes == ("h", "v"):
+            return None
+        angles = {k: getattr(self, k) for k in ("theta_rad", "phi_rad", "lambda_rad")}
+        if any(not isinstance(v, jax.core.Tracer) and jnp.any(jnp.asarray(v) != 0) for v in angles.values()):
+            return ("its birefringence (theta_rad, phi_rad, lambda_rad) rotates polarization, which this photon's "
+                    "qubit does not use; leave the angles at 0")
+        return None
 
 
 @_element
@@ -132,12 +145,13 @@ class PolarizationDependentLoss(Element):
 
 @_element
 class PhaseShifter(Element):
-    """A phase ``e^{i phase_rad}`` on the v mode relative to h (a phase on one mode of the pair)."""
+    """A phase ``e^{i phase_rad}`` on one mode: by default the encoding's second mode (v, late, f1) relative to
+    the first, or the photon's only mode (single_photon: the optical path phase). ``mode`` (static, in the file
+    ``mode = 1``) picks the mode by its number 0 or 1."""
 
     kind = "phase_shifter"
-    phase_rad: jax.Array = param(0.0, **_ANGLE, help="phase of v relative to h, rad")
+    phase_rad: jax.Array = param(0.0, **_ANGLE, help="phase on the mode, rad")
+    mode: int = field(default=-1, metadata=dict(static=True))
 
     def factors(self):  # noqa: ANN201
-        p = jnp.asarray(self.phase_rad)
-        one = jnp.ones_like(p)
-        return [Unitary(jnp.diag(jnp.stack([one, jnp.exp(1j * p)])))]
+        return [ModePhase(self.phase_rad, self.mode)]

@@ -1,7 +1,6 @@
-"""Protocols: components composed into heralded links, returning a :class:`LinkResult`."""
+"""Protocols: the heralded-link result and its status codes (the link itself: :mod:`ionjax.link`)."""
 
-from .heralded import LinkStructure, link_structure, node_state, path_transmission, pattern_weights, simulate
+from ..link import node_state, path_transmission, simulate
 from .result import LinkResult, LinkStatus
 
-__all__ = ["LinkResult", "LinkStatus", "LinkStructure", "link_structure", "node_state", "path_transmission",
-           "pattern_weights", "simulate"]
+__all__ = ["LinkResult", "LinkStatus", "node_state", "path_transmission", "simulate"]

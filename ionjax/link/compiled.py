@@ -1,0 +1,345 @@
+"""The fast path, compiled from the link's description (:func:`ionjax.link.program.node_program`) by composing
+each element's amplitude rule; nothing here restates what an element does.
+
+Everything between the sources and the detectors is passive linear optics with loss, so it is one transfer
+matrix ``L`` from the two sources' modes to the output modes: ``L = D_eta . BS . (T_A (+) T_B)``, each node's
+``T_X`` the product of its elements' rules (:data:`RULES`; complex amplitudes allowed). For such a channel
+the probability generating function of the photons detected at each detector is exact and closed:
+
+    E[prod_j z_j^{n_j}] = Tr[rho Gamma(K_0 + sum_j z_j K_j)],   K_j = L_j^dag L_j,  K_0 = 1 - L^dag L,
+
+where ``L_j`` are the rows of the modes detector ``j`` watches and ``Gamma(X)`` acts on the ``N``-photon
+states of the input modes as ``X`` on each photon: ``<n'|Gamma(X)|n> = per(X[n', n]) / sqrt(n! n'!)``
+(Fock-state permanents; ``K_0`` is the lost photons). Each pattern's effect is then
+``sum_k W_p(k) [z^k] Gamma(...)`` with the detector weights of :mod:`ionjax.link.weights` for detected
+photons, and the heralded ion-ion blocks are contracted with the two sources' entries directly: the ion
+indices are touched only there, and only the entries the sources can populate are ever formed.
+
+Random phases common to a node's whole path (the single-photon phase noise, and the beam splitter's phase,
+which is a phase ``e^{-i phi}`` on input ``b`` times an invisible phase on output ``d``) commute with every
+passive linear element, so they act on the source entries as ``f(N - N')`` of their photon numbers.
+
+All of it is written out at trace time on scalars (:mod:`ionjax.link.scalars`: structural zeros skipped,
+constants folded, square roots of transmissions followed symbolically), so that under ``vmap`` XLA fuses the
+whole computation, forward and backward, into a few elementwise loops.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..components.sources import PERP_SUFFIX
+from ..elements import Loss, ModePhase, NumberDephasing, Split, UniformLoss, Unitary
+from . import scalars as sc
+from .program import analyzer, frequency_coherence, node_program, station_numbers
+from .scalars import Amp, Vars
+from .weights import detected_tables, pattern_weight
+
+__all__ = ["compiled_patterns", "RULES", "NoRule", "supports"]
+
+
+class NoRule(TypeError):
+    """An element factor without an amplitude rule: the link falls back to a dense method."""
+
+
+# ----------------------------------------------------------------------------- amplitude rules
+# A node's transfer matrix: {output mode label: {input mode index: Amp}}; number factors act on the source.
+def _rule_unitary(f: Unitary, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
+    u = jnp.asarray(f.u)
+    e = [[_entry(u, r, c) for c in range(2)] for r in range(2)]
+    out = dict(t)
+    for suffix in ("", PERP_SUFFIX):
+        h, v = modes[0] + suffix, modes[1] + suffix
+        if h not in t:
+            continue
+        rows = [t[h], t[v]]
+        for r, name in enumerate((h, v)):
+            out[name] = _combine([(e[r][0], rows[0]), (e[r][1], rows[1])])
+    return out
+
+
+def _rule_loss(f: Loss, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
+    out = dict(t)
+    for label, row in t.items():
+        base = label[: -len(PERP_SUFFIX)] if label.endswith(PERP_SUFFIX) else label
+        x = f.t_h if base == modes[0] else f.t_v
+        out[label] = _scale(row, vars_.var(x))
+    return out
+
+
+def _rule_uniform(f: UniformLoss, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
+    s = vars_.var(f.t)
+    return {label: _scale(row, s) for label, row in t.items()}
+
+
+def _rule_phase(f: ModePhase, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
+    m = modes[f.mode]
+    ph = jnp.exp(1j * jnp.asarray(f.phase))
+    return {label: (_scale(row, Amp({(): ph})) if label in (m, m + PERP_SUFFIX) else row)
+            for label, row in t.items()}
+
+
+def _rule_split(f: Split, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
+    keep, away = vars_.var(f.overlap), vars_.var(1.0 - jnp.asarray(f.overlap))
+    out = {}
+    for label, row in t.items():
+        out[label] = _scale(row, keep)
+        out[label + PERP_SUFFIX] = _scale(row, away)
+    return out
+
+
+def _rule_number_dephasing(f: NumberDephasing, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
+    g = jnp.exp(-0.5 * jnp.asarray(f.rms_rad) ** 2)
+    number.append(lambda dn: _power(g, dn * dn))
+    return t
+
+
+#: factor type -> amplitude rule ``(factor, T, modes, vars, number factors) -> T``.
+RULES: dict = {Unitary: _rule_unitary, Loss: _rule_loss, UniformLoss: _rule_uniform, ModePhase: _rule_phase,
+               Split: _rule_split, NumberDephasing: _rule_number_dephasing}
+
+
+def _entry(u: Any, r: int, c: int) -> Any:
+    return u[r, c]
+
+
+def _power(x: Any, n: int) -> Any:
+    out: Any = 1.0
+    for _ in range(n):
+        out = sc.mul(out, x)
+    return out
+
+
+def _scale(row: dict, a: Amp) -> dict:
+    return {i: v.times(a) for i, v in row.items()}
+
+
+def _combine(pairs: list) -> dict:
+    """``sum c * row`` over ``(c, row)`` (c a scalar)."""
+    out: dict = {}
+    for c, row in pairs:
+        if c is None:
+            continue
+        for i, v in row.items():
+            w = v.scale(c)
+            out[i] = out[i].plus(w) if i in out else w
+    return {i: v for i, v in out.items() if v}
+
+
+def supports(link: Any) -> bool:
+    """True if every element of the link has an amplitude rule (else :func:`compiled_patterns` raises NoRule)."""
+    for which in ("a", "b"):
+        prog = node_program(link, which)
+        for _, el in prog.elements:
+            if any(type(f) not in RULES for f in el.factors_for(prog.modes)):
+                return False
+    return True
+
+
+def _node_transfer(prog: Any, offset: int, vars_: Vars) -> tuple[dict, list]:
+    t = {m: {offset + i: Amp.one()} for i, m in enumerate(prog.modes)}
+    number: list = []
+    for name, el in prog.elements:
+        for f in el.factors_for(prog.modes):
+            rule = RULES.get(type(f))
+            if rule is None:
+                raise NoRule(f"element {name!r} ({el.kind}): factor {type(f).__name__} has no amplitude rule")
+            t = _apply_rule(el, f, rule, t, prog.modes, vars_, number)
+    return t, number
+
+
+def _apply_rule(el: Any, f: Any, rule: Any, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
+    """Apply one factor of ``el``; an element may state its own rule (``el.rule``) instead of its factors'."""
+    own = getattr(el, "rule", None)
+    if own is not None:
+        return own(f, t, modes, vars_, number)
+    return rule(f, t, modes, vars_, number)
+
+
+# ----------------------------------------------------------------------------- Gamma coefficients
+def _gamma_coefficients(rows: tuple, cols: tuple, k_mats: list, norm: float) -> dict:
+    """``{k: [z^k] <n'|Gamma(sum_a z_a K_a)|n>}``; ``rows``/``cols`` list the modes of ``n'``/``n`` with
+    repetition; ``k_mats[a][r][c]`` (``a = 0``: lost), ``k`` the counts at detectors ``1..J``."""
+    n_det = len(k_mats) - 1
+    out: dict = {}
+    zero = (0,) * n_det
+    for perm in itertools.permutations(range(len(rows))):
+        # product over photons t of sum_a z_a K_a[rows[perm[t]]][cols[t]]
+        poly = {zero: 1.0}
+        for t, c in enumerate(cols):
+            r = rows[perm[t]]
+            new: dict = {}
+            for a in range(n_det + 1):
+                x = k_mats[a][r][c]
+                if x is None:
+                    continue
+                for k, v in poly.items():
+                    kk = k if a == 0 else k[: a - 1] + (k[a - 1] + 1,) + k[a:]
+                    new[kk] = sc.add(new.get(kk), sc.mul(v, x))
+            poly = {k: v for k, v in new.items() if v is not None}
+            if not poly:
+                break
+        for k, v in poly.items():
+            out[k] = sc.add(out.get(k), sc.mul(v, norm))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _expand(occ: tuple, offset: int) -> tuple:
+    return tuple(offset + i for i, n in enumerate(occ) for _ in range(n))
+
+
+def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
+    """Per-pattern probabilities ``(P,)``, unnormalized fidelities ``(P,)`` and the summed, Pauli-frame
+    corrected, unnormalized heralded state ``(4, 4)`` (ion A first), written out on scalars."""
+    an = analyzer(link.protocol, link.encoding)
+    vars_ = Vars()
+    prog_a, prog_b = node_program(link, "a"), node_program(link, "b")
+    m = len(prog_a.modes)
+    t_a, num_a = _node_transfer(prog_a, 0, vars_)
+    t_b, num_b = _node_transfer(prog_b, m, vars_)
+    st = station_numbers(link)
+    # the beam splitter's phase: e^{-i phi} per photon on input b (its e^{i phi} on output d is not seen)
+    phi = jnp.asarray(st.phase_rad)
+    num_b = num_b + [lambda dn: _power(jnp.exp(-1j * phi) if dn > 0 else jnp.exp(1j * phi), abs(dn))]
+    t_bs, r_bs = vars_.var(1.0 - jnp.asarray(st.reflectivity)), vars_.var(st.reflectivity)
+    minus_r = r_bs.scale(-1.0)
+    labels = list(dict.fromkeys([*t_a, *t_b]))
+    out_rows: dict = {}
+    for lab in labels:
+        ra, rb = t_a.get(lab, {}), t_b.get(lab, {})
+        out_rows["c_" + lab] = _sum_rows(_scale(ra, t_bs), _scale(rb, r_bs))
+        out_rows["d_" + lab] = _sum_rows(_scale(ra, minus_r), _scale(rb, t_bs))
+    n_in = 2 * m
+    k_mats: list = [None]
+    for j, (_, watched) in enumerate(an.detectors):
+        eta = vars_.var(st.efficiency[j])
+        rows = [_scale(out_rows[o + s], eta) for o in watched for s in ("", PERP_SUFFIX) if o + s in out_rows]
+        kj = [[None] * n_in for _ in range(n_in)]
+        for r in range(n_in):
+            for c in range(r, n_in):
+                acc = None
+                for row in rows:
+                    if r in row and c in row:
+                        term = row[r].conj().times(row[c])
+                        acc = term if acc is None else acc.plus(term)
+                v = acc.value(vars_) if acc is not None else None
+                if r == c:
+                    v = _re(v)  # |L_or|^2 summed: real
+                kj[r][c] = v
+                kj[c][r] = sc.conj(v) if r != c else v
+        k_mats.append(kj)
+    k0 = [[sc.add(1.0 if r == c else None, *[sc.mul(-1.0, k_mats[a][r][c]) for a in range(1, len(k_mats))])
+           for c in range(n_in)] for r in range(n_in)]
+    k_mats[0] = k0
+
+    # noise photons: node X's second photon is maximally mixed over X's modes: P(detected at j) = q Tr[K_j^XX] / m
+    def noise(q: Any, offset: int) -> list:
+        per = [sc.mul(q / m, sc.add(*[k_mats[a][offset + i][offset + i] for i in range(m)]))
+               for a in range(1, len(k_mats))]
+        return [sc.add(1.0, *[sc.mul(-1.0, x) for x in per])] + per
+
+    r_a, r_b = noise(st.multi_photon[0], 0), noise(st.multi_photon[1], m)
+    table = detected_tables(link.detection.kind, st.mean_dark)
+    fire = [tuple(d in p[1] for d in an.detector_names) for p in an.patterns]
+    weights = [pattern_weight(f, table, r_a, r_b) for f in fire]
+
+    # source entries with the ion coherence, the number factors and (frequency) the herald-phase coherence
+    coh_a = prog_a.coherence
+    fc = frequency_coherence(link)
+    if fc is not None:
+        coh_a = coh_a * fc
+    ent_a = _entries(prog_a, coh_a, num_a)
+    ent_b = _entries(prog_b, prog_b.coherence, num_b)
+
+    # S[(ik),(jl)][k] = sum rho_A rho_B [z^k] <nA' nB'|Gamma|nA nB>, upper triangle (r <= c) only
+    gamma_memo: dict = {}
+    s_acc: dict = {}
+    for ((i, oa), (j, oa2)), va in ent_a.items():
+        for ((k, ob), (l, ob2)), vb in ent_b.items():
+            r, c = 2 * i + k, 2 * j + l
+            if r > c:
+                continue
+            if sum(oa) + sum(ob) != sum(oa2) + sum(ob2):
+                continue
+            key = (oa + ob, oa2 + ob2)
+            if key not in gamma_memo:
+                cols, rows = _expand(oa + ob, 0), _expand(oa2 + ob2, 0)
+                norm = 1.0 / math.sqrt(math.prod(math.factorial(x) for x in oa + ob)
+                                       * math.prod(math.factorial(x) for x in oa2 + ob2))
+                gamma_memo[key] = _gamma_coefficients(rows, cols, k_mats, norm)
+            coef = sc.mul(va, vb)
+            if coef is None:
+                continue
+            acc = s_acc.setdefault((r, c), {})
+            for kv, g in gamma_memo[key].items():
+                acc[kv] = sc.add(acc.get(kv), sc.mul(coef, g))
+
+    sign = [1.0 if p[2] != "psi-" else -1.0 for p in an.patterns]  # Pauli frame: Z on ion A for Psi-
+    psi = np.array([0.0, 1.0, 1.0, 0.0]) / np.sqrt(2.0)  # Psi+ on (ion_a ion_b)
+    real = jnp.result_type(link.node_a.collection_efficiency)
+    zero = jnp.zeros((), real)
+    probs, unnorm_f = [], []
+    state: dict = {}
+    for p, w in enumerate(weights):
+        out = {}
+        for (r, c), acc in s_acc.items():
+            v = sc.add(*[sc.mul(w(kv), x) for kv, x in acc.items()])
+            if v is not None and (r // 2) != (c // 2):
+                v = sc.mul(sign[p], v)
+            out[(r, c)] = v
+        probs.append(sc.add(*[_re(out.get((r, r))) for r in range(4)]))
+        f_terms = []
+        for (r, c), v in out.items():
+            coef = psi[r] * psi[c]
+            if coef and v is not None:
+                f_terms.append(sc.mul(coef, _re(v)) if r == c else sc.mul(2.0 * coef, _re(v)))
+        unnorm_f.append(sc.add(*f_terms))
+        for rc, v in out.items():
+            state[rc] = sc.add(state.get(rc), v)
+
+    def fill(x: Any) -> Any:
+        return zero if x is None else jnp.asarray(x, real) if not sc.is_complex(x) else x
+
+    cd = (zero + 0j).dtype
+    mat = []
+    for r in range(4):
+        row = []
+        for c in range(4):
+            v = state.get((r, c)) if r <= c else sc.conj(state.get((c, r)))
+            row.append(jnp.asarray(zero if v is None else v).astype(cd))
+        mat.append(jnp.stack(row))
+    return (jnp.stack([fill(x) for x in probs]), jnp.stack([fill(x) for x in unnorm_f]), jnp.stack(mat))
+
+
+def _re(x: Any) -> Any:
+    if x is None:
+        return None
+    if isinstance(x, complex):
+        return x.real
+    return jnp.real(x) if sc.is_complex(x) else x
+
+
+def _sum_rows(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for i, v in b.items():
+        out[i] = out[i].plus(v) if i in out else v
+    return {i: v for i, v in out.items() if v}
+
+
+def _entries(prog: Any, coherence: Any, number: list) -> dict:
+    out = {}
+    for ((i, o1), (j, o2)), v in prog.entries.items():
+        if i != j:
+            v = sc.mul(v, coherence)
+        dn = sum(o1) - sum(o2)
+        if dn:
+            for f in number:
+                v = sc.mul(v, f(dn))
+        if v is not None:
+            out[((i, o1), (j, o2))] = v
+    return out
