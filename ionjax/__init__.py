@@ -32,7 +32,8 @@ from .network import (
     run_network,
 )
 from .optimize import OptimizeResult, ParetoFront, optimize, pareto_front
-from .protocols import LinkResult, LinkStatus, simulate
+from . import elements, link, method
+from .link import LinkResult, LinkStatus, simulate
 from .sweep import CheckpointWarning, SweepResult, sweep
 
 __version__ = "0.1.0"

@@ -95,7 +95,7 @@ def knob_scan(link: Link, key: str, values) -> dict[str, np.ndarray]:  # noqa: A
     import jax
     import jax.numpy as jnp
 
-    from .link.simulate import _simulate
+    from .link import evaluate as _simulate
 
     vals = jnp.asarray(values, dtype=jnp.result_type(link.get(key.replace("nodes.", "node_a."))))
 

@@ -38,7 +38,7 @@ from .errors import ConfigError
 from .keys import _INF_WORDS, INF, KeySpec, _abbreviate_int, _number, _short, _value_error  # noqa: F401
 
 __all__ = ["Link", "NodeParams", "DetectionParams", "DetectorParams", "InterferenceParams", "StationParams",
-           "load_link", "SCHEMA", "KeySpec", "link_to_dict", "key_applies", "key_spec"]
+           "load_link", "SCHEMA", "KeySpec", "link_to_dict", "key_applies", "key_spec", "without_ignored"]
 
 
 
@@ -166,6 +166,18 @@ def key_applies(leaf: str, protocol: str, encoding: str) -> bool:
     """False for a key the link's structure (``protocol``, ``encoding``) ignores (see :data:`_APPLIES`)."""
     rule = _APPLIES.get(leaf)
     return rule is None or rule[0](protocol, encoding)
+
+
+def without_ignored(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a link dict without the keys its structure ignores (which :func:`load_link` refuses when they
+    hold anything but their default): e.g. ``time_bin_pulse_error`` on a polarization link."""
+    protocol = config.get("protocol", "two_photon")
+    encoding = "single_photon" if protocol == "single_photon" else config.get("encoding", "polarization")
+    out = _deepcopy(config)
+    for sec in ("node_a", "node_b", "detection", "interference"):
+        if isinstance(out.get(sec), dict):
+            out[sec] = {k: v for k, v in out[sec].items() if key_applies(k, protocol, encoding)}
+    return out
 
 
 def _detector_spec() -> dict[str, KeySpec]:
@@ -526,8 +538,9 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
     if not isinstance(name, str):
         raise ConfigError(f"name must be a string, got {_short(name)} of type {type(name).__name__}.")
 
-    for leaf_sec, leaf in [(sec, k) for sec in ("node_a", "node_b", "detection", "interference")
-                           for k in (data.get(sec) or {}) if isinstance(data.get(sec), Mapping)]:
+    given_keys = [(sec, k) for sec in ("node_a", "node_b", "detection", "interference")
+                  if isinstance(data.get(sec), Mapping) for k in data[sec]]
+    for leaf_sec, leaf in given_keys:
         spec = SCHEMA[leaf_sec].get(leaf)
         if spec is not None and not key_applies(leaf, protocol, encoding):
             v = data[leaf_sec][leaf]

@@ -162,6 +162,8 @@ def _toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, str):
         return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, int):
+        return str(v)
     x = float(v)
     if math.isnan(x):
         return "nan"
@@ -170,16 +172,29 @@ def _toml_value(v: Any) -> str:
     return repr(x)
 
 
+def _toml_table(lines: list, prefix: str, table: dict) -> None:
+    """Append ``table`` at dotted ``prefix``: its values, then sub-tables ``[prefix.k]`` and arrays of tables
+    ``[[prefix.k]]`` (a node's path)."""
+    lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, (dict, list))]
+    for k, v in table.items():
+        name = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict):
+            lines += ["", f"[{name}]"]
+            _toml_table(lines, name, v)
+        elif isinstance(v, list):
+            for entry in v:
+                lines += ["", f"[[{name}]]"]
+                _toml_table(lines, name, entry)
+
+
 def link_to_toml(link: Link) -> str:
-    """The link as TOML text (``link.to_dict()``: top-level keys, then one table per section).
+    """The link as TOML text (``link.to_dict()``: top-level keys, then one table per section, a node's path
+    elements as ``[[node_x.path]]`` and per-detector values as ``[detection.detectors.NAME]``).
 
     ``ionjax.load_link`` reads it back to the same numbers (floats are written with ``repr``).
     """
-    d = link_to_dict(link)
-    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    for section, table in d.items():
-        if isinstance(table, dict):
-            lines += ["", f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    lines: list = []
+    _toml_table(lines, "", link_to_dict(link))
     return "\n".join(lines) + "\n"
 
 
@@ -339,10 +354,16 @@ def _check_objective(objective: str, min_rate_hz: float | None, min_fidelity: fl
     return {}
 
 
+#: Up to this many free knobs :func:`optimize` differentiates in forward mode (``jax.jacfwd``), above it in
+#: reverse mode: the compiled link is one fused loop forward, and its forward-mode derivative stays one
+#: loop, while XLA splits the reverse pass into about a hundred (benchmarks/bench_link.py measures both).
+FORWARD_MODE_MAX = 4
+
+
 @functools.lru_cache(maxsize=32)
 def _make_step(free: tuple[str, ...], bij: tuple[Bijection, ...], objective: str, weight: float,
                sharpness: float, opt: Any) -> tuple[Callable, Callable]:
-    from .link.simulate import _simulate
+    from .link import evaluate as _simulate
 
     def metrics(u: jax.Array, base: Link, constraint: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         x = [b.forward(u[i]) for i, b in enumerate(bij)]
@@ -352,7 +373,13 @@ def _make_step(free: tuple[str, ...], bij: tuple[Bijection, ...], objective: str
                "success_probability": res.success_probability, "x": jnp.stack(x)}
         return -value, aux
 
-    vg = jax.vmap(jax.value_and_grad(metrics, has_aux=True), in_axes=(0, None, 0))
+    if len(free) <= FORWARD_MODE_MAX:  # forward mode: one fused pass carrying len(free) tangents
+        def value_and_grad(u: jax.Array, base: Link, constraint: jax.Array) -> tuple:
+            g, aux = jax.jacfwd(metrics, has_aux=True)(u, base, constraint)
+            return (-aux["value"], aux), g
+    else:
+        value_and_grad = jax.value_and_grad(metrics, has_aux=True)
+    vg = jax.vmap(value_and_grad, in_axes=(0, None, 0))
 
     def step(u: jax.Array, state: Any, base: Link, constraint: jax.Array) -> tuple:
         (_, aux), g = vg(u, base, constraint)

@@ -407,7 +407,7 @@ _OUTPUTS = ("fidelity", "success_probability", "rate_hz", "pattern_probabilities
 
 @cache
 def _batched_fn(keys: tuple[str, ...], keep_states: bool, picture: str) -> Callable:
-    from .link.simulate import _simulate
+    from .link import evaluate as _simulate
 
     def point(base: Link, values: jax.Array) -> dict[str, jax.Array]:
         res = _simulate(base.set({k: values[i] for i, k in enumerate(keys)}), picture)

@@ -15,7 +15,7 @@ import pytest
 
 from ionjax.core.space import FockRegister, Qudit, Space
 from ionjax.core.state import DensityMatrix
-from ionjax.elements import ELEMENTS, Loss, Unitary, make_element
+from ionjax.elements import ELEMENTS, Loss, ModePhase, UniformLoss, Unitary, make_element
 from ionjax.elements.polarization import WavePlate
 from ionjax.errors import ConfigError
 
@@ -55,17 +55,23 @@ def reference_jones(kind, p):
         return _rz(p["phi_rad"]) @ _ry(p["theta_rad"]) @ _rz(p["lambda_rad"])
     if kind == "polarization_dependent_loss":
         return np.diag([math.sqrt(p["transmission_h"]), math.sqrt(p["transmission_v"])])
-    if kind == "phase_shifter":
+    if kind == "phase_shifter":  # on the second mode by default
         return np.diag([1.0, np.exp(1j * p["phase_rad"])])
+    if kind == "frequency_conversion":  # a loss; its noise photons act at the detectors
+        return math.sqrt(p["efficiency"]) * np.eye(2)
     raise AssertionError(f"no reference for element kind {kind!r}: add one here")
 
 
 def random_params(cls, rng):
+    """A random point inside every key's range (angles within one turn either way, lengths up to 20 km)."""
     out = {}
     for k, p in cls.params().items():
-        lo, hi = max(p.lo, -2 * np.pi), min(p.hi, 2 * np.pi)
-        if k == "length_km":
-            hi = 20.0
+        if k.endswith("_rad"):
+            lo, hi = max(p.lo, -2 * np.pi), min(p.hi, 2 * np.pi)
+        elif k == "length_km":
+            lo, hi = 0.0, 20.0
+        else:
+            lo, hi = p.lo, min(p.hi, 2.0 * p.lo + 10.0)
         out[k] = float(rng.uniform(lo, hi))
     return out
 
@@ -174,7 +180,8 @@ def test_registry_and_errors():
         assert cls.kind == kind and cls.params(), kind
         for k, p in cls.params().items():
             assert p.lo <= p.default <= p.hi and p.meaning, (kind, k)
-        assert all(isinstance(f, (Unitary, Loss)) for f in make_element({"element": kind}, "x").factors())
+        assert all(isinstance(f, (Unitary, Loss, UniformLoss, ModePhase))
+                   for f in make_element({"element": kind}, "x").factors())
     with pytest.raises(ConfigError, match=r"node_b.path\[0\].element = 'mirror'.*wave_plate"):
         make_element({"element": "mirror"}, "node_b.path[0]")
     with pytest.raises(ConfigError, match=r"node_b.path.q1.angel_rad .*quarter_wave_plate.*angle_rad \(default 0\)"):

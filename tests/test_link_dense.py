@@ -378,7 +378,7 @@ def _compare(link, atol=1e-10, p_atol=1e-14):
 
 @pytest.mark.parametrize("config", _points())
 def test_dense_reference_agrees(config):
-    link = ij.load_link(config)
+    link = ij.load_link(ij.config.without_ignored(config))
     ref, _ = _compare(link)
     # the points are non-trivial: the heralded state is neither perfect nor fully mixed
     assert 0.3 < ref["fidelity"] < 0.995
@@ -415,7 +415,7 @@ def test_dense_reference_ideal_limits():
 def test_dense_reference_multi_photon_is_visible():
     """The multi-photon noise changes the numbers at the test points (so that part is exercised)."""
     config = _point(np.random.default_rng(7), "two_photon", "polarization", "threshold", multi_photon=True)
-    link = ij.load_link(config)
+    link = ij.load_link(ij.config.without_ignored(config))
     with_noise = dense_simulate(link)
     without = dense_simulate(link.set({"nodes.multi_photon_probability": 0.0}))
     assert with_noise["fidelity"] < without["fidelity"] - 1e-4
@@ -431,6 +431,6 @@ def test_dense_reference_agrees_at_large_dark_counts(protocol, encoding, mean_da
     config = _point(np.random.default_rng(99), protocol, encoding, "pnr", multi_photon=True)
     config["detection"]["window_ns"] = 50.0
     config["detection"]["dark_count_rate_hz"] = mean_dark / 50e-9
-    ref, res = _compare(ij.load_link(config), p_atol=0.0)
+    ref, res = _compare(ij.load_link(ij.config.without_ignored(config)), p_atol=0.0)
     assert 0.0 < ref["success"] < 1e-30
     assert int(res.status) == 0

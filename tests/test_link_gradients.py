@@ -25,6 +25,7 @@ INTERIOR = {
                "photon_lifetime_ns": 12.0, "qubit_t2_s": 3e-4, "time_bin_pulse_error": -0.06},
     "detection": {"efficiency": 0.75, "dark_count_rate_hz": 5e4, "window_ns": 25.0, "timing_jitter_ps": 3.0},
     "interference": {"mode_overlap": 0.85, "phase_noise_rad": 0.3, "frequency_offset_hz": 1.0e10},
+    "station": {"beam_splitter_reflectivity": 0.45, "beam_splitter_phase_rad": 0.3},
 }
 
 IDEAL_NODE = {"collection_efficiency": 1.0, "fiber_length_km": 0.0, "fiber_attenuation_db_per_km": 0.0,
@@ -67,15 +68,18 @@ _jacobian = jax.jit(jax.jacrev(_outputs))
 
 @pytest.mark.parametrize("protocol,encoding,kind", CASES)
 def test_gradients_match_finite_differences(protocol, encoding, kind):
-    link = ij.load_link(_config(INTERIOR, protocol, encoding, kind))
+    link = ij.load_link(ij.config.without_ignored(_config(INTERIOR, protocol, encoding, kind)))
     jac = _jacobian(link)
     f0 = np.asarray(_outputs(link))
     assert np.all(np.isfinite(f0)) and 0.3 < f0[0] < 0.99 and f0[1] > 1e-5
     keys = _leaf_keys(link)
-    assert len(keys) == 26
+    assert len(keys) == 28  # 26 + the station's beam splitter (R, phi)
     rel_step = 1e-4
     mismatches = []
     for key in keys:
+        if not ij.config.key_applies(key.rpartition(".")[2], link.protocol, link.encoding):
+            assert np.all(np.asarray(jac.get(key)) == 0.0), key  # ignored by the structure (and refused if set)
+            continue
         x = float(link.get(key))
         assert x != 0.0, f"interior point must make {key} non-trivial"
         h = rel_step * abs(x)
@@ -95,7 +99,7 @@ def test_gradients_match_finite_differences(protocol, encoding, kind):
 @pytest.mark.parametrize("protocol,encoding,kind", CASES)
 def test_gradients_sensitive_leaves(protocol, encoding, kind):
     """The knobs that matter have non-zero gradients; the ones the protocol ignores give exactly zero."""
-    link = ij.load_link(_config(INTERIOR, protocol, encoding, kind))
+    link = ij.load_link(ij.config.without_ignored(_config(INTERIOR, protocol, encoding, kind)))
     jac = _jacobian(link)
     dfid = {k: float(jac.get(k)[0]) for k in _leaf_keys(link)}
     dsucc = {k: float(jac.get(k)[1]) for k in _leaf_keys(link)}
@@ -117,7 +121,7 @@ def test_gradients_sensitive_leaves(protocol, encoding, kind):
 
 @pytest.mark.parametrize("protocol,encoding,kind", CASES)
 def test_gradients_finite_at_the_ideal_point(protocol, encoding, kind):
-    link = ij.load_link(_config(IDEAL, protocol, encoding, kind))
+    link = ij.load_link(ij.config.without_ignored(_config(IDEAL, protocol, encoding, kind)))
     f0 = np.asarray(_outputs(link))
     if protocol == "two_photon":
         assert f0[0] == pytest.approx(1.0, abs=1e-12)

@@ -32,7 +32,7 @@ def _link(protocol="two_photon", encoding="polarization", kind="threshold", node
     }
     if protocol == "two_photon":
         d["encoding"] = encoding
-    return ij.load_link(d)
+    return ij.load_link(ij.config.without_ignored(d))
 
 
 # np.float64 values in ``Link.set`` below: strongly typed like load_link's leaves, so no retracing
@@ -271,7 +271,7 @@ def test_heisenberg_and_schrodinger_pictures_agree(protocol, encoding, kind, num
     cfg["detection"] = {**cfg["detection"], "kind": kind}
     if protocol == "two_photon":
         cfg["encoding"] = encoding
-    link = ij.load_link(cfg)
+    link = ij.load_link(ij.config.without_ignored(cfg))
     h = ij.simulate(link, picture="heisenberg")
     s = ij.simulate(link, picture="schrodinger")
     assert _f(h.fidelity) == pytest.approx(_f(s.fidelity), abs=1e-10)
@@ -331,7 +331,7 @@ assert not jax.config.jax_enable_x64
 import ionjax as ij
 out = {}
 for name, cfg in json.loads(sys.argv[1]).items():
-    res = ij.simulate(ij.load_link(cfg))
+    res = ij.simulate(ij.load_link(ij.config.without_ignored(cfg)))
     out[name] = [str(res.fidelity.dtype), float(res.fidelity), float(res.success_probability)]
 print(json.dumps(out))
 """
@@ -347,6 +347,6 @@ def test_float32_agrees_with_float64():
     for name, cfg in F32_CONFIGS.items():
         dtype, fid32, p32 = out[name]
         assert dtype == "float32"
-        ref = ij.simulate(ij.load_link(cfg))
+        ref = ij.simulate(ij.load_link(ij.config.without_ignored(cfg)))
         assert fid32 == pytest.approx(_f(ref.fidelity), abs=1e-4), name
         assert p32 == pytest.approx(_f(ref.success_probability), rel=1e-4), name

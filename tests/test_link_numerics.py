@@ -122,10 +122,12 @@ def _edges(protocol):
 
 def _batch(protocol, encoding, kind, overrides):
     """The base link of the structure with leaves ``(BATCH,)``: point ``i`` takes ``overrides[i]`` (then the base)."""
-    base = ij.load_link(_base_config(protocol, encoding, kind))
+    base = ij.load_link(ij.config.without_ignored(_base_config(protocol, encoding, kind)))
     cols: dict = {}
     for i, ov in enumerate(overrides):
         for key, v in ov.items():
+            if not ij.config.key_applies(key.rpartition('.')[2], base.protocol, base.encoding):
+                continue  # a key this structure ignores is refused (its point keeps the base values)
             for k in ([f"node_a.{key[6:]}", f"node_b.{key[6:]}"] if key.startswith("nodes.") else [key]):
                 cols.setdefault(k, np.full(BATCH, float(base.get(k))))[i] = v
     batch = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (BATCH,) + jnp.shape(x)), base)

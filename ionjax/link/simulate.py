@@ -30,7 +30,7 @@ from .compiled import compiled_patterns, supports
 from .dense import dense_patterns
 from .program import analyzer
 
-__all__ = ["simulate", "Method", "Auto", "Compiled", "DenseHeisenberg", "DenseSchrodinger", "METHODS",
+__all__ = ["simulate", "evaluate", "Method", "Auto", "Compiled", "DenseHeisenberg", "DenseSchrodinger", "METHODS",
            "resolve_method"]
 
 _ION_SPACE = Space(Qudit("ion_a"), Qudit("ion_b"))
@@ -143,8 +143,9 @@ def _ratio_jvp(primals: tuple, tangents: tuple) -> tuple:
     return q, jnp.where(ok, (du - q * dp) / safe, 0.0)
 
 
-def _simulate(link: Any, method: Any = None) -> LinkResult:
-    """:func:`simulate` without the jit and the input checks (for use inside transformations)."""
+def evaluate(link: Any, method: Any = None) -> LinkResult:
+    """:func:`simulate` without its own jit and input conversion: for use inside ``jit``, ``vmap`` and ``grad``
+    (sweeps and optimizers call this; ``link`` must be a :class:`~ionjax.config.Link`)."""
     method = _concrete(link, resolve_method(method) if not isinstance(method, Method) else method)
     if isinstance(method, Compiled):
         probs, unnorm_f, summed = compiled_patterns(link)
@@ -177,7 +178,8 @@ def _simulate(link: Any, method: Any = None) -> LinkResult:
     )
 
 
-_simulate_jit = jax.jit(_simulate, static_argnames=("method",))
+_simulate = evaluate  # the older private name
+_simulate_jit = jax.jit(evaluate, static_argnames=("method",))
 
 
 def simulate(link: Any, method: Any = None, *, picture: str | None = None) -> LinkResult:
