@@ -38,7 +38,7 @@ from ..elements import Loss, ModePhase, NumberDephasing, Split, UniformLoss, Uni
 from . import scalars as sc
 from .program import analyzer, frequency_coherence, node_program, station_numbers
 from .scalars import Amp, Vars
-from .weights import detected_tables, pattern_weight
+from .weights import can_herald, detected_tables, pattern_weight
 
 __all__ = ["compiled_patterns", "RULES", "NoRule", "supports"]
 
@@ -173,9 +173,11 @@ def _apply_rule(el: Any, f: Any, rule: Any, t: dict, modes: tuple, vars_: Vars, 
 
 
 # ----------------------------------------------------------------------------- Gamma coefficients
-def _gamma_coefficients(rows: tuple, cols: tuple, k_mats: list, norm: float) -> dict:
+def _gamma_coefficients(rows: tuple, cols: tuple, k_mats: list, norm: float, useful: Any, cap: int) -> dict:
     """``{k: [z^k] <n'|Gamma(sum_a z_a K_a)|n>}``; ``rows``/``cols`` list the modes of ``n'``/``n`` with
-    repetition; ``k_mats[a][r][c]`` (``a = 0``: lost), ``k`` the counts at detectors ``1..J``."""
+    repetition; ``k_mats[a][r][c]`` (``a = 0``: lost), ``k`` the counts at detectors ``1..J``. Counts for which
+    ``useful(k)`` is False (no pattern can follow, whatever else arrives) are dropped as they appear, and each
+    count is clipped at ``cap`` (threshold detectors: 1; a click is a click)."""
     n_det = len(k_mats) - 1
     out: dict = {}
     zero = (0,) * n_det
@@ -190,7 +192,9 @@ def _gamma_coefficients(rows: tuple, cols: tuple, k_mats: list, norm: float) -> 
                 if x is None:
                     continue
                 for k, v in poly.items():
-                    kk = k if a == 0 else k[: a - 1] + (k[a - 1] + 1,) + k[a:]
+                    kk = k if a == 0 else k[: a - 1] + (min(k[a - 1] + 1, cap),) + k[a:]
+                    if a and not useful(kk):
+                        continue
                     new[kk] = sc.add(new.get(kk), sc.mul(v, x))
             poly = {k: v for k, v in new.items() if v is not None}
             if not poly:
@@ -198,6 +202,57 @@ def _gamma_coefficients(rows: tuple, cols: tuple, k_mats: list, norm: float) -> 
         for k, v in poly.items():
             out[k] = sc.add(out.get(k), sc.mul(v, norm))
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _mode_blocks(k_mats: list) -> list:
+    """The input modes grouped into blocks that no ``K_a`` connects (e.g. the two time bins): ``Gamma`` of a
+    block-diagonal matrix is the product of the blocks' ``Gamma``."""
+    n = len(k_mats[0])
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for km in k_mats:
+        for r in range(n):
+            for c in range(n):
+                if km[r][c] is not None:
+                    parent[find(r)] = find(c)
+    groups: dict = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    return [frozenset(g) for g in groups.values()]
+
+
+def _gamma_blocks(rows: tuple, cols: tuple, blocks: list, memo: dict, k_mats: list, useful: Any, cap: int) -> dict:
+    """:func:`_gamma_coefficients` of ``(rows, cols)`` as the product over mode blocks (each block memoized)."""
+    out: dict | None = None
+    for b in blocks:
+        rb, cb = tuple(r for r in rows if r in b), tuple(c for c in cols if c in b)
+        if len(rb) != len(cb):
+            return {}
+        if not rb:
+            continue
+        if (rb, cb) not in memo:
+            norm = 1.0 / math.sqrt(math.prod(math.factorial(rb.count(x)) for x in set(rb))
+                                   * math.prod(math.factorial(cb.count(x)) for x in set(cb)))
+            memo[(rb, cb)] = _gamma_coefficients(rb, cb, k_mats, norm, useful, cap)
+        part = memo[(rb, cb)]
+        if out is None:
+            out = dict(part)
+            continue
+        new: dict = {}
+        for k1, v1 in out.items():
+            for k2, v2 in part.items():
+                k = tuple(min(x + y, cap) for x, y in zip(k1, k2))
+                if useful(k):
+                    new[k] = sc.add(new.get(k), sc.mul(v1, v2))
+        out = {k: v for k, v in new.items() if v is not None}
+    if out is None:  # no photons: <vac|Gamma|vac> = 1
+        return {(0,) * (len(k_mats) - 1): 1.0}
+    return out
 
 
 def _expand(occ: tuple, offset: int) -> tuple:
@@ -258,6 +313,14 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
     table = detected_tables(link.detection.kind, st.mean_dark)
     fire = [tuple(d in p[1] for d in an.detector_names) for p in an.patterns]
     weights = [pattern_weight(f, table, r_a, r_b) for f in fire]
+    kind = link.detection.kind
+    cap = 1 if kind == "threshold" else 2  # detected_tables: threshold weights equal for 1 and more photons
+    useful_memo: dict = {}
+
+    def useful(k: tuple) -> bool:
+        if k not in useful_memo:
+            useful_memo[k] = can_herald(kind, fire, k)
+        return useful_memo[k]
 
     # source entries with the ion coherence, the number factors and (frequency) the herald-phase coherence
     coh_a = prog_a.coherence
@@ -268,6 +331,8 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
     ent_b = _entries(prog_b, prog_b.coherence, num_b)
 
     # S[(ik),(jl)][k] = sum rho_A rho_B [z^k] <nA' nB'|Gamma|nA nB>, upper triangle (r <= c) only
+    blocks = _mode_blocks(k_mats)
+    block_memo: dict = {}
     gamma_memo: dict = {}
     s_acc: dict = {}
     for ((i, oa), (j, oa2)), va in ent_a.items():
@@ -279,10 +344,8 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
                 continue
             key = (oa + ob, oa2 + ob2)
             if key not in gamma_memo:
-                cols, rows = _expand(oa + ob, 0), _expand(oa2 + ob2, 0)
-                norm = 1.0 / math.sqrt(math.prod(math.factorial(x) for x in oa + ob)
-                                       * math.prod(math.factorial(x) for x in oa2 + ob2))
-                gamma_memo[key] = _gamma_coefficients(rows, cols, k_mats, norm)
+                gamma_memo[key] = _gamma_blocks(_expand(oa2 + ob2, 0), _expand(oa + ob, 0), blocks, block_memo,
+                                                k_mats, useful, cap)
             coef = sc.mul(va, vb)
             if coef is None:
                 continue

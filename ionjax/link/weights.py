@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from ..components.detectors import _pnr_lists, _threshold_lists
 from .scalars import add, mul
 
-__all__ = ["photon_tables", "detected_tables", "pattern_weight"]
+__all__ = ["photon_tables", "detected_tables", "pattern_weight", "detected_is_zero", "can_herald"]
 
 Table = Callable[[int, int, int], Any]  # (detector j, fire 0/1, photons k) -> scalar | None
 
@@ -40,7 +40,8 @@ def photon_tables(kind: str, efficiency: list, mean_dark: list, max_count: int) 
 
 def detected_tables(kind: str, mean_dark: list) -> Table:
     """The same for ``k`` photons *detected* (efficiency 1): dark ``e^{-mu} [k = 0]``; threshold fire
-    ``1 - e^{-mu}`` at ``k = 0``, else 1; pnr fire ``mu e^{-mu}`` at 0, ``e^{-mu}`` at 1, else 0."""
+    ``1 - e^{-mu}`` at ``k = 0``, else 1; pnr fire ``mu e^{-mu}`` at 0, ``e^{-mu}`` at 1, else 0. (So a threshold
+    detector's weights are the same for every ``k >= 1``: counts may be clipped at 1.)"""
     no_dark = [jnp.exp(-mu) for mu in mean_dark]
     p_dark = [-jnp.expm1(-mu) for mu in mean_dark]
     one_dark = [mu * nd for mu, nd in zip(mean_dark, no_dark)]
@@ -53,6 +54,18 @@ def detected_tables(kind: str, mean_dark: list) -> Table:
         return p_dark[j] if k == 0 else 1.0
 
     return table
+
+
+def detected_is_zero(kind: str, fire: int, k: int) -> bool:
+    """True where :func:`detected_tables` is structurally zero (a dark detector that saw a photon; a number-resolving
+    detector that saw two or more): such a count makes the whole pattern's weight zero."""
+    return (not fire and k > 0) or (kind == "pnr" and fire and k > 1)
+
+
+def can_herald(kind: str, fires: list, k: tuple) -> bool:
+    """False if detected counts ``k`` (or more) can give none of the patterns ``fires`` (static; second photons only
+    add counts, so they cannot help)."""
+    return any(all(not detected_is_zero(kind, int(f[j]), k[j]) for j in range(len(k))) for f in fires)
 
 
 def pattern_weight(fire: tuple, table: Table, r_a: list, r_b: list) -> Callable[[tuple], Any]:
