@@ -203,3 +203,14 @@ def test_methods_by_name_class_and_instance():
     with pytest.raises(ConfigError, match="Argument `method` must be one of"):
         ij.simulate(link, "fast")
     assert math.isfinite(ref)
+
+
+def test_a_path_fiber_counts_toward_the_herald_wait():
+    """The photon's way to the station is the flat fiber plus every path fiber: both make the ion wait."""
+    flat = ij.load_link({"node_b": {"fiber_length_km": 3.0, "qubit_t2_s": 1e-4}, "detection": {"window_ns": 1e4}})
+    path = ij.load_link({"node_b": {"qubit_t2_s": 1e-4, "path": [{"element": "fiber", "length_km": 3.0}]},
+                         "detection": {"window_ns": 1e4}})
+    # coherence exp(-2 L / (2e5 km/s) / T2) on ion B: F = (1 + c) / 2 on an otherwise ideal link
+    c = math.exp(-2 * 3.0 / 2e5 / 1e-4)
+    for link in (flat, path):
+        assert float(ij.simulate(link).fidelity) == pytest.approx((1 + c) / 2, abs=1e-12)

@@ -31,7 +31,7 @@ from ..core.space import FockRegister, Qudit, Space
 from ..core.state import DensityMatrix, complex_dtype, tensor
 from ..core.superop import apply_superop, dephasing_superop, memory_decay_superop
 from .program import analyzer, frequency_coherence, node_program, station_numbers
-from .weights import pattern_weight, photon_tables
+from .weights import photon_tables
 
 __all__ = ["node_state", "dense_patterns", "DenseStructure", "dense_structure"]
 
@@ -184,18 +184,42 @@ def _noise_incident(link, ds: DenseStructure, u: jax.Array) -> tuple[list, list]
 
 
 def _weights(link, ds: DenseStructure, u: jax.Array) -> jax.Array:  # noqa: ANN001
-    """``(P, D)`` weight of each accepted pattern on each basis state of the merged register."""
+    """``(P, D)`` weight of each accepted pattern on each basis state of the merged register.
+
+    The sum of :func:`ionjax.link.weights.pattern_weight` over where the second photons went, on arrays: for each
+    placement ``(d_A, d_B)`` the product over detectors of their tables at the shifted counts of every count
+    class (static one-hot products, no gathers), so that the program stays small for any number of classes.
+    """
     an = analyzer(link.protocol, link.encoding)
     st = station_numbers(link)
     table = photon_tables(link.detection.kind, st.efficiency, st.mean_dark, ds.max_count)
     r_a, r_b = _noise_incident(link, ds, u)
     real = jnp.result_type(link.node_a.collection_efficiency)
-    rows = []
-    for p in an.patterns:
-        w = pattern_weight(tuple(d in p[1] for d in an.detector_names), table, r_a, r_b)
-        vals = [w(tuple(int(x) for x in k)) for k in ds.classes]
-        rows.append(jnp.stack([jnp.zeros((), real) if v is None else jnp.asarray(v, real) for v in vals]))
-    return jnp.stack(rows) @ jnp.asarray(ds.expand, real)
+    n_det = len(ds.det_modes)
+    k_top = ds.max_count + 1
+    tab = [jnp.stack([jnp.stack([jnp.asarray(table(j, f, k), real) for k in range(k_top)]) for f in (0, 1)])
+           for j in range(n_det)]  # [j]: (2, K)
+    fire = np.array([[d in p[1] for d in an.detector_names] for p in an.patterns])  # (P, J)
+    cache: dict = {}
+
+    def detector_factor(j: int, shift: int) -> jax.Array:  # (P, U): T_{f_pj, j}(k_uj + shift)
+        if (j, shift) not in cache:
+            onehot = np.zeros((k_top, len(ds.classes)))
+            onehot[ds.classes[:, j] + shift, np.arange(len(ds.classes))] = 1.0
+            per_f = tab[j] @ jnp.asarray(onehot, real)  # (2, U)
+            cache[(j, shift)] = jnp.where(jnp.asarray(fire[:, j])[:, None], per_f[1][None, :], per_f[0][None, :])
+        return cache[(j, shift)]
+
+    total = None
+    for da in range(-1, n_det):
+        for db in range(-1, n_det):
+            term = None
+            for j in range(n_det):
+                f = detector_factor(j, int(da == j) + int(db == j))
+                term = f if term is None else term * f
+            term = term * (jnp.asarray(r_a[da + 1], real) * jnp.asarray(r_b[db + 1], real))
+            total = term if total is None else total + term
+    return total @ jnp.asarray(ds.expand, real)
 
 
 def dense_patterns(link, picture: str) -> jax.Array:  # noqa: ANN001

@@ -7,7 +7,8 @@ the physics in exactly one place:
 
 * node ``X``: the source's density-matrix entries over ``(ion, photon Fock state)``
   (:func:`source_entries`); the ion coherence factor (a Z error of probability ``1 - F_ip``, dephasing
-  ``exp(-wait / T2)`` during the herald wait ``2 L / (2e5 km/s)``); then the photon's elements in order:
+  ``exp(-wait / T2)`` during the herald wait ``2 L / (2e5 km/s)``, ``L`` the flat ``fiber_length_km`` plus
+  every ``fiber`` element's ``length_km``); then the photon's elements in order:
   the flat keys as one loss (collection x fiber x window acceptance, x excitation for two_photon), the
   ``path`` elements in file order, and for node B the wavepacket split of overlap ``M`` and (single_photon)
   the random optical phase between the paths;
@@ -168,7 +169,11 @@ def node_program(link: Any, which: str) -> NodeProgram:
         raise ValueError(f"Argument `which` must be 'a' or 'b', got {which!r}.")
     node = link.node_a if which == "a" else link.node_b
     modes, n_max, entries = source_entries(link, node)
-    wait = herald_wait_s(node.fiber_length_km)
+    length = node.fiber_length_km  # the photon's whole way to the station: the flat fiber and path fibers
+    for el in node.path:
+        if el.kind == "fiber":
+            length = length + el.length_km
+    wait = herald_wait_s(length)
     elements: list = [("flat", LossElement(path_transmission(node, link)))]
     elements += list(zip(node.path_names, node.path))
     if which == "b":
