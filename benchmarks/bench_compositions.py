@@ -97,8 +97,8 @@ def run(label: str, link: ij.Link, n: int, reps: int, dense: bool) -> dict:
         x = jnp.stack([bl.get(k) for k in KNOBS], axis=1)
         jf = jax.jit(jax.vmap(lambda xx, lk: jax.jacfwd(loss_knobs)(xx, lk)))
         jr = jax.jit(jax.vmap(lambda xx, lk: jax.grad(loss_knobs)(xx, lk)))
-        for name, fn in ((f"3 knobs, forward mode (jacfwd)", jf), ("3 knobs, reverse mode (grad)", jr)):
-            c, t = timed(lambda a: fn(x, a), bl, reps)
+        for name, fn in (("3 knobs, forward mode (jacfwd)", jf), ("3 knobs, reverse mode (grad)", jr)):
+            c, t = timed(lambda a, fn=fn: fn(x, a), bl, reps)
             out[name] = (c, t)
             print(f"  {label:12} {name:34} compile {c:6.2f} s  {n / t:10.3g} points/s  ({t * 1e3:7.3f} ms)")
     if dense:

@@ -10,12 +10,13 @@ The density-matrix engine lives in :mod:`ionjax.core` (its names are re-exported
 here), the physical building blocks in :mod:`ionjax.components`.
 """
 
-from . import components, network, presets
+from . import components, elements, link, method, network, presets
 from .budget import error_budget
 from .config import Link, load_link
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
 from .errors import ConfigError
+from .link import LinkResult, LinkStatus, simulate
 from .network import (
     ChainResult,
     ElementaryLink,
@@ -32,8 +33,6 @@ from .network import (
     run_network,
 )
 from .optimize import OptimizeResult, ParetoFront, optimize, pareto_front
-from . import elements, link, method
-from .link import LinkResult, LinkStatus, simulate
 from .sweep import CheckpointWarning, SweepResult, sweep
 
 __version__ = "0.1.0"

@@ -75,7 +75,8 @@ def test_bad_keys_name_the_element_and_list_its_keys(key, match):
 def test_values_are_checked_with_the_elements_ranges():
     with pytest.raises(ConfigError, match=r"node_b.path.q1.angle_rad = 99.0 is out of range"):
         _link().set({"node_b.path.q1.angle_rad": 99.0})
-    with pytest.raises(ConfigError, match=r"station.beam_splitter_reflectivity = 1.5 is out of range: allowed \[0, 1\]"):
+    with pytest.raises(ConfigError,
+                       match=r"station.beam_splitter_reflectivity = 1.5 is out of range: allowed \[0, 1\]"):
         _link(station={"beam_splitter_reflectivity": 1.5})
     with pytest.raises(ConfigError, match=r"detection.detectors.c_h.efficiency = -0.1 is out of range"):
         _link(detection={"detectors": {"c_h": {"efficiency": -0.1}}})

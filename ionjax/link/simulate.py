@@ -25,10 +25,10 @@ from ..core.metrics import bell_state
 from ..core.space import Qudit, Space
 from ..core.state import DensityMatrix, complex_dtype
 from ..errors import ConfigError
-from .result import LinkResult, LinkStatus
 from .compiled import compiled_patterns, supports
 from .dense import dense_patterns
 from .program import analyzer
+from .result import LinkResult, LinkStatus
 
 __all__ = ["simulate", "evaluate", "Method", "Auto", "Compiled", "DenseHeisenberg", "DenseSchrodinger", "METHODS",
            "resolve_method"]

@@ -14,7 +14,8 @@ which folds each efficiency into the optics). Both take the mean dark count ``mu
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
