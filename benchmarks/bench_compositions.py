@@ -27,22 +27,12 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_link import REFERENCE  # noqa: E402  (DESIGN.md's reference link, as bench_link runs it)
 
 import ionjax as ij  # noqa: E402
-from ionjax.link.simulate import _simulate  # noqa: E402
+from ionjax.link import evaluate as _simulate  # noqa: E402
 from ionjax.optimize import FORWARD_MODE_MAX  # noqa: E402
 
-REFERENCE = {
-    "protocol": "two_photon",
-    "encoding": "polarization",
-    "attempt_rate_hz": 1.0e6,
-    "node_a": {"collection_efficiency": 0.12, "photon_lifetime_ns": 8.0, "ion_photon_fidelity": 0.98,
-               "multi_photon_probability": 0.01},
-    "node_b": {"collection_efficiency": 0.08, "photon_lifetime_ns": 8.0, "ion_photon_fidelity": 0.97,
-               "multi_photon_probability": 0.02},
-    "detection": {"kind": "threshold", "efficiency": 0.6, "dark_count_rate_hz": 500.0, "window_ns": 30.0},
-    "interference": {"mode_overlap": 1.0},
-}
 PATH = [
     {"element": "birefringence", "name": "fiber_b", "theta_rad": 1.9, "phi_rad": 0.8, "lambda_rad": -1.2},
     {"element": "quarter_wave_plate", "name": "q1", "angle_rad": 0.3},

@@ -313,7 +313,8 @@ POLARIZATION_KINDS = sorted(k for k in ELEMENTS if fits(k, PER_KIND))
 
 def test_registry_cases_cover_every_kind():
     assert POLARIZATION_KINDS == KINDS, "every kind acts on a polarization photon (else give it its own structure)"
-    assert {PER_KIND, *COMBINED} == set(STRUCTURES)
+    assert {PER_KIND, *COMBINED, "single_photon"} == set(STRUCTURES)  # single_photon: see COMBINED
+    assert any(fits(k, "single_photon") for k in KINDS)
     for structure in COMBINED:
         assert any(fits(k, structure) for k in KINDS), structure
     assert not fits("wave_plate", "time_bin") and fits("fiber", "time_bin")  # fiber: its loss only
