@@ -735,18 +735,22 @@ def _apply_override(data: dict[str, Any], key: Any, value: Any) -> None:
         sub[leaf] = value
 
 
+def _concrete_float(key: str, x: Any) -> float:
+    """``float(x)`` of a concrete scalar leaf; ConfigError naming ``key`` for a traced or batched one."""
+    if isinstance(x, jax.core.Tracer):
+        raise ConfigError(f"{key} is a traced JAX value (inside jit, vmap or grad): the dict / TOML form of a "
+                          "link needs concrete numbers; convert it outside the transformation.")
+    if np.ndim(x) != 0:
+        raise ConfigError(f"{key} holds an array of shape {np.shape(x)} (a batch of values): the dict / TOML "
+                          "form holds one number per key; pick one point first, e.g. "
+                          "jax.tree_util.tree_map(lambda x: x[i], link).")
+    return float(x)
+
+
 def link_to_dict(link: Link) -> dict[str, Any]:
     """The dict form of ``link`` (concrete scalar leaves only: ConfigError naming a traced or batched leaf)."""
 
-    def num(key: str, x: Any) -> float:
-        if isinstance(x, jax.core.Tracer):
-            raise ConfigError(f"{key} is a traced JAX value (inside jit, vmap or grad): the dict / TOML form of a "
-                              "link needs concrete numbers; convert it outside the transformation.")
-        if np.ndim(x) != 0:
-            raise ConfigError(f"{key} holds an array of shape {np.shape(x)} (a batch of values): the dict / TOML "
-                              "form holds one number per key; pick one point first, e.g. "
-                              "jax.tree_util.tree_map(lambda x: x[i], link).")
-        return float(x)
+    num = _concrete_float
 
     def sec(name: str, obj: Any, spec: dict[str, KeySpec]) -> dict[str, Any]:
         return {k: num(f"{name}.{k}", getattr(obj, k)) for k in spec
@@ -757,11 +761,8 @@ def link_to_dict(link: Link) -> dict[str, Any]:
         if n.path:
             out["path"] = []
             for nm, el in zip(n.path_names, n.path):
-                entry: dict[str, Any] = {"element": el.kind, "name": nm}
-                for f in dataclasses.fields(el):
-                    v = getattr(el, f.name)
-                    entry[f.name] = v if f.metadata.get("static") else num(f"{name}.path.{nm}.{f.name}", v)
-                out["path"].append(entry)
+                entry = el.to_dict(f"{name}.path.{nm}")
+                out["path"].append({"element": entry.pop("element"), "name": nm, **entry})
         return out
 
     d: dict[str, Any] = {"protocol": link.protocol}

@@ -214,12 +214,16 @@ class Element:
         return cls(**{k: jnp.asarray(check_number(f"{where}.{k}", entry.get(k, p.default), p), dtype=real)
                       for k, p in spec.items()}, **fixed)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The file form: ``element = kind`` and every key (numbers as floats; static keys as they are)."""
+    def to_dict(self, where: str = "") -> dict[str, Any]:
+        """The file form: ``element = kind`` and every key (numbers as Python floats; static keys as they are).
+
+        ConfigError naming ``where`` for a traced or batched number (the file holds one number per key)."""
+        from ..config import _concrete_float
+
         out: dict[str, Any] = {"element": self.kind}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            out[f.name] = v if f.metadata.get("static") else v
+            out[f.name] = v if f.metadata.get("static") else _concrete_float(f"{where}.{f.name}", v)
         return out
 
 

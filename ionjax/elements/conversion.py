@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import jax
 
 from .base import Element, UniformLoss, param
@@ -31,5 +29,3 @@ class FrequencyConversion(Element):
     def factors(self):  # noqa: ANN201
         return [UniformLoss(self.efficiency)]
 
-
-del math

@@ -51,7 +51,7 @@ class NoRule(TypeError):
 # A node's transfer matrix: {output mode label: {input mode index: Amp}}; number factors act on the source.
 def _rule_unitary(f: Unitary, t: dict, modes: tuple, vars_: Vars, number: list) -> dict:
     u = jnp.asarray(f.u)
-    e = [[_entry(u, r, c) for c in range(2)] for r in range(2)]
+    e = [[u[r, c] for c in range(2)] for r in range(2)]
     out = dict(t)
     for suffix in ("", PERP_SUFFIX):
         h, v = modes[0] + suffix, modes[1] + suffix
@@ -102,10 +102,6 @@ def _rule_number_dephasing(f: NumberDephasing, t: dict, modes: tuple, vars_: Var
 #: factor type -> amplitude rule ``(factor, T, modes, vars, number factors) -> T``.
 RULES: dict = {Unitary: _rule_unitary, Loss: _rule_loss, UniformLoss: _rule_uniform, ModePhase: _rule_phase,
                Split: _rule_split, NumberDephasing: _rule_number_dephasing}
-
-
-def _entry(u: Any, r: int, c: int) -> Any:
-    return u[r, c]
 
 
 def _power(x: Any, n: int) -> Any:
