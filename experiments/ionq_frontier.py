@@ -5,7 +5,7 @@ highest fidelity, and how far is the published operating point (about 250 s^-1, 
 PRL 2024) from that frontier?
 
 What it does:
-1. builds the link (the preset ``ionq_ba``, with its published numbers from ``presets.reported``;
+1. builds the link (the preset ``duke_2025``, with its published numbers from ``presets.reported``;
    else the dict below; every number
    not taken from a paper is marked ``# assumption``);
 2. sweeps the detection window and the excitation probability on a grid (ij.sweep);
@@ -77,13 +77,13 @@ LINK = {
 
 
 def load() -> ij.Link:
-    """The ionq_ba preset (assumptions documented in ionjax/presets.py), else the dict above."""
+    """The duke_2025 preset (assumptions documented in ionjax/presets.py), else the dict above."""
     global PUBLISHED_RATE_HZ, PUBLISHED_FIDELITY
-    if "ionq_ba" in ij.presets.names():
-        paper = ij.presets.reported("ionq_ba")
+    if "duke_2025" in ij.presets.names():
+        paper = ij.presets.reported("duke_2025")
         PUBLISHED_RATE_HZ, PUBLISHED_FIDELITY = float(paper.rate_hz), float(paper.fidelity)
-        print(f"using preset ionq_ba ({paper.citation})")
-        return ij.presets.get("ionq_ba")
+        print(f"using preset duke_2025 ({paper.citation})")
+        return ij.presets.get("duke_2025")
     return ij.load_link(LINK)
 
 

@@ -25,7 +25,8 @@ IMPERFECTIONS: dict[str, dict[str, float]] = {
     "optical phase noise": {"interference.phase_noise_rad": 0.0},
     "time-bin pulse error": {"nodes.time_bin_pulse_error": 0.0},
     "detector timing jitter": {"detection.timing_jitter_ps": 0.0},
-    "photon frequency offset": {"interference.frequency_offset_hz": 0.0},
+    "photon frequency offset": {"node_a.photon_frequency_offset_mhz": 0.0, "node_b.photon_frequency_offset_mhz": 0.0},
+    "photon arrival delay": {"node_a.arrival_delay_ns": 0.0, "node_b.arrival_delay_ns": 0.0},
 }
 
 

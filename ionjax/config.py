@@ -59,6 +59,19 @@ def _static(**kw: Any) -> Any:
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
+class ExcitationParams:
+    """A node's ``[node_x.excitation]`` block: the excitation pulse, solved by the Lindblad component
+    (:func:`ionjax.components.excitation_emission`) for the emission probability and the second photon."""
+
+    pulse_area_rad: jax.Array = param(math.pi, 0.0, 4 * math.pi, help="pulse area (pi: a pi pulse), rad")
+    pulse_duration_ns: jax.Array = param(0.05, 0.0, 1.0e3, lo_open=True,
+                                         help="pulse duration (support of sin2/gaussian shapes), ns")
+    detuning_mhz: jax.Array = param(0.0, -1.0e5, 1.0e5, help="laser detuning from the line, MHz")
+    pulse_shape: str = _static(default="square")
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
 class NodeParams:
     """One ion trap, its fiber, and the ordered ``path`` of optical elements its photon passes through.
 
@@ -75,16 +88,48 @@ class NodeParams:
     excitation_probability: jax.Array = param(
         1.0, 0.0, 1.0, help="single_photon: bright-state weight p; two_photon: P(emission per attempt)")
     ion_photon_fidelity: jax.Array = param(1.0, 0.0, 1.0, help="ideal state with a Z error on the ion w.p. 1 - F")
-    multi_photon_probability: jax.Array = param(0.0, 0.0, 1.0,
-                                                help="P(a second, unpolarized photon in the same attempt)")
+    multi_photon_probability: jax.Array = param(
+        0.0, 0.0, 1.0, help="P(a second, unpolarized photon in the same attempt); for a single emitter about "
+                            "g2(0)/2 (g2(0) = 2 P(2)/P(1)^2 with P(1) ~ 1); [node_x.excitation] computes it")
     photon_lifetime_ns: jax.Array = param(8.0, 0.0, INF, lo_open=True, help="exponential wavepacket lifetime, ns",
                                           inf_refused=_LIFETIME_INF)
+    photon_frequency_offset_mhz: jax.Array = param(
+        0.0, -1.0e7, 1.0e7, help="this node's photon frequency minus the nominal one, MHz (its own laser, Zeeman "
+                                 "shift, ...): the two photons' offset makes them distinguishable")
+    arrival_delay_ns: jax.Array = param(
+        0.0, -1.0e6, 1.0e6, help="extra delay of this node's photon at the station (path-length or trigger "
+                                 "mismatch), ns")
+    qubit_t1_s: jax.Array = param(INF, 0.0, INF, lo_open=True,
+                                  help="ion qubit relaxation time |1> -> |0> while waiting for the herald, s")
     qubit_t2_s: jax.Array = param(INF, 0.0, INF, lo_open=True,
                                   help="ion qubit coherence time while waiting for the herald, s")
     time_bin_pulse_error: jax.Array = param(0.0, -1.0, 1.0,
                                             help="time_bin: fractional area error of the pi pulse between bins")
+    numerical_aperture: jax.Array = param(
+        0.6, 0.0, 0.99, help="collection lens NA (used with fiber_coupling): the collected share of the dipole "
+                             "emission and, multimode, the polarization mixing of the ion-photon state")
+    mode_matching: jax.Array = param(
+        1.0, 0.0, 1.0, help="fiber_coupling = single_mode: overlap of the collected beam's radial profile with the "
+                            "fiber mode")
+    lamb_dicke_parameter: jax.Array = param(
+        0.0, 0.0, 10.0, help="single_photon / time_bin: Lamb-Dicke parameter of the emission recoil on the "
+                             "ion's motional mode")
+    mean_phonon_number: jax.Array = param(0.0, 0.0, 1.0e6, help="thermal mean phonon number of that mode")
+    trap_frequency_mhz: jax.Array = param(1.0, 0.0, 1.0e4, lo_open=True,
+                                          help="time_bin: that mode's frequency (the recoil phase turns at it), MHz")
+    time_bin_spacing_ns: jax.Array = param(0.0, 0.0, 1.0e6,
+                                           help="time_bin: delay between the early and late bins, ns (its recoil "
+                                                "error vanishes at multiples of the trap period)")
+    branching_ratio: jax.Array = param(1.0, 0.0, 1.0,
+                                       help="fraction of the excited state's decays that emit into the photon "
+                                            "channel (other decays are loss); a species sets it")
     path: tuple = ()
     path_names: tuple = _static(default=())
+    excitation: ExcitationParams | None = None
+    species: str = _static(default="")
+    memory_decay: str = _static(default="exponential")
+    fiber_coupling: str = _static(default="")
+    photon_line: str = _static(default="")
 
 
 @jax.tree_util.register_dataclass
@@ -103,19 +148,29 @@ class DetectionParams:
 
     efficiency: jax.Array = param(1.0, 0.0, 1.0, help="detector quantum efficiency")
     dark_count_rate_hz: jax.Array = param(0.0, 0.0, INF, help="dark counts per detector, Hz", inf_refused=_DARK_INF)
+    window_start_ns: jax.Array = param(0.0, -1.0e6, 1.0e6,
+                                       help="start of the detection gate, from the nominal emission, ns")
     window_ns: jax.Array = param(100.0, 0.0, INF, lo_open=True,
-                                 help="accepted detection window from the start of emission, ns",
+                                 help="length of the detection gate [window_start_ns, window_start_ns + window_ns], ns",
                                  inf_refused="inf x a zero dark-count rate is undefined (NaN); to accept the whole "
                                              "wavepacket give a window many lifetimes long, e.g. 10 x "
                                              "photon_lifetime_ns")
-    timing_jitter_ps: jax.Array = param(0.0, 0.0, INF, help="frequency encoding: rms detector timing jitter, ps",
-                                        inf_refused="the frequency encoding's phase correction multiplies the "
-                                                    "jitter by the frequency offset, and inf x 0 is NaN; give the "
-                                                    "rms jitter in ps (one much longer than 1 / "
-                                                    "frequency_offset_hz already gives the fully dephased limit)")
+    coincidence_window_ns: jax.Array = param(
+        INF, 0.0, INF, help="two_photon: accept only |t_c - t_d| <= this between the two clicks, ns (inf: no filter)")
+    timing_jitter_ps: jax.Array = param(0.0, 0.0, INF,
+                                        help="rms timing jitter of each detector, ps (it limits the "
+                                             "time-resolved correction)",
+                                        inf_refused="the time-resolved correction multiplies the jitter by the "
+                                                    "frequency offset, and inf x 0 is NaN; give the rms jitter in "
+                                                    "ps (one much longer than the inverse offset already gives "
+                                                    "the fully dephased limit)")
     detectors: tuple = ()
     detector_names: tuple = _static(default=())
     kind: str = _static(default="threshold")
+    time_resolved_correction: bool = _static(default=False)
+    #: derived (not a key): a finite coincidence window may be set (True where ``coincidence_window_ns`` is finite
+    #: or was set to a traced value); the time-integrating methods refuse such a link
+    coincidence_filter: bool = _static(default=False)
 
 
 @jax.tree_util.register_dataclass
@@ -123,12 +178,10 @@ class DetectionParams:
 class InterferenceParams:
     """How well the two photons interfere."""
 
-    mode_overlap: jax.Array = param(1.0, 0.0, 1.0, help="M = |<xi_a|xi_b>|^2 of the two photons' wavepackets")
+    mode_overlap: jax.Array = param(1.0, 0.0, 1.0,
+                                    help="residual overlap of the photons' other degrees of freedom (spatial mode, "
+                                         "polarization purity); it multiplies the wavepackets' temporal overlap")
     phase_noise_rad: jax.Array = param(0.0, 0.0, INF, help="single_photon: rms optical phase difference, rad")
-    frequency_offset_hz: jax.Array = param(
-        0.0, 0.0, INF, help="frequency encoding: difference between the two nodes' photon frequencies, Hz",
-        inf_refused="the frequency encoding's phase correction multiplies the offset by the timing jitter, and "
-                    "inf x 0 is NaN; give the offset in Hz")
 
 
 @jax.tree_util.register_dataclass
@@ -145,11 +198,15 @@ _TOP_HELP = ("an infinite attempt rate makes rate_hz infinite; give the attempts
 PROTOCOLS = ("two_photon", "single_photon")
 ENCODINGS = ("polarization", "time_bin", "frequency")
 DETECTOR_KINDS = ("threshold", "pnr")
-STATIC_KEYS = ("protocol", "encoding", "name", "detection.kind")
+MEMORY_DECAYS = ("exponential", "gaussian")
+FIBER_COUPLINGS = ("single_mode", "multimode")
+STATIC_KEYS = ("protocol", "encoding", "name", "detection.kind", "detection.time_resolved_correction")
 _SECTIONS = ("node_a", "node_b", "detection", "interference", "station")
 _SECTION_CLASSES = {"node_a": NodeParams, "node_b": NodeParams, "detection": DetectionParams,
                     "interference": InterferenceParams, "station": StationParams}
-_SECTION_EXTRAS = {"detection": ("kind", "detectors"), "node_a": ("path",), "node_b": ("path",)}
+_SECTION_EXTRAS = {"detection": ("kind", "detectors", "time_resolved_correction"),
+                   "node_a": ("path", "species", "photon_line", "memory_decay", "fiber_coupling", "excitation"),
+                   "node_b": ("path", "species", "photon_line", "memory_decay", "fiber_coupling", "excitation")}
 
 #: Keys a link's structure ignores, with the reason (refused when given a value other than their default).
 _APPLIES: dict[str, tuple[Any, str]] = {
@@ -157,9 +214,17 @@ _APPLIES: dict[str, tuple[Any, str]] = {
     "phase_noise_rad": (lambda p, e: p == "single_photon",
                         "an optical phase between the paths only matters to the single_photon protocol (a "
                         "two-photon herald is insensitive to it)"),
-    "frequency_offset_hz": (lambda p, e: e == "frequency", "only the frequency encoding models a frequency offset"),
-    "timing_jitter_ps": (lambda p, e: e == "frequency", "only the frequency encoding uses the detection times"),
+    "lamb_dicke_parameter": (lambda p, e: e in ("single_photon", "time_bin"),
+                             "the recoil of polarization and frequency photons is common to both ion states"),
+    "trap_frequency_mhz": (lambda p, e: e == "time_bin", "only the time_bin recoil phase depends on the bin delay"),
+    "time_bin_spacing_ns": (lambda p, e: e == "time_bin", "only the time_bin encoding has bins"),
+    "coincidence_window_ns": (lambda p, e: p == "two_photon",
+                              "a coincidence window needs two clicks (the single_photon herald is one click)"),
 }
+
+#: keys that moved, with where they went (named in the unknown-key error)
+_MOVED = {"interference.frequency_offset_hz": "each node's photon_frequency_offset_mhz (node_a and node_b: MHz; "
+                                              "their difference is the offset)"}
 
 
 def key_applies(leaf: str, protocol: str, encoding: str) -> bool:
@@ -252,6 +317,9 @@ class Link:
                 if not key_applies(leaf, out.protocol, out.encoding) and np.any(np.asarray(value) != spec.default):
                     raise ConfigError(f"{key} = {_short(value)} is ignored by this link "
                                       f"({out.protocol}/{out.encoding}): {_APPLIES[leaf][1]}.")
+            if key == "detection.coincidence_window_ns":
+                flag = isinstance(value, jax.core.Tracer) or bool(np.any(np.asarray(value) < math.inf))
+                out = dataclasses.replace(out, detection=dataclasses.replace(out.detection, coincidence_filter=flag))
             for loc in locs:
                 old = _follow(out, loc)
                 if old is None:
@@ -269,6 +337,8 @@ class Link:
             n = getattr(self, node)
             for name, el in zip(n.path_names, n.path):
                 keys += [f"{node}.path.{name}.{k}" for k in el.params()]
+            if n.excitation is not None:
+                keys += [f"{node}.excitation.{k}" for k in element_params(ExcitationParams)]
         for name, d in zip(self.detection.detector_names, self.detection.detectors):
             keys += [f"detection.detectors.{name}.{k}" for k in _detector_spec() if getattr(d, k) is not None]
         return tuple(keys)
@@ -346,6 +416,16 @@ def _locate(link: Link, key: Any) -> tuple[list[tuple], KeySpec]:
             raise ConfigError(f"Key {key!r}: element {name!r} ({el.kind}) has no key {leaf!r}; its keys: "
                               f"{', '.join(spec)}." + _did_you_mean(leaf, tuple(spec)))
         return [(node, "path", i, leaf)], spec[leaf]
+    if len(parts) == 3 and parts[0] in ("node_a", "node_b", "nodes") and parts[1] == "excitation":
+        spec = element_params(ExcitationParams)
+        nodes = ("node_a", "node_b") if parts[0] == "nodes" else (parts[0],)
+        for nd in nodes:
+            if getattr(link, nd).excitation is None:
+                raise ConfigError(f"Key {key!r}: {nd} has no [{nd}.excitation] block (give one in the link file).")
+        if parts[2] not in spec:
+            raise ConfigError(f"Key {key!r}: the excitation block's keys are {', '.join(spec)}."
+                              + _did_you_mean(parts[2], tuple(spec)))
+        return [(nd, "excitation", parts[2]) for nd in nodes], spec[parts[2]]
     if len(parts) == 4 and parts[:2] == ["detection", "detectors"]:
         name, leaf = parts[2], parts[3]
         names = _detector_names(link.encoding, link.protocol)
@@ -474,6 +554,8 @@ def _section(path: str, given: Any, spec: dict[str, KeySpec]) -> dict[str, float
         if k not in spec and k not in extras:
             elsewhere = [s for s in ("", *_SECTIONS) if s != path and k in (*SCHEMA[s], *_SECTION_EXTRAS.get(s, ()))]
             hint = f" ({k!r} is a key of [{elsewhere[0] or 'top level'}].)" if elsewhere else ""
+            if f"{path}.{k}" in _MOVED:
+                hint = f" It moved to {_MOVED[f'{path}.{k}']}."
             raise ConfigError(f"Unknown key {path}.{k}." + _did_you_mean(k, tuple(spec)) + hint
                               + f" Keys of [{path}]: {', '.join((*spec, *extras))}.")
     return {k: _number(f"{path}.{k}", given.get(k, s.default), s) for k, s in spec.items()}
@@ -553,6 +635,7 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
     det = data.get("detection", {})
     detection = _section("detection", det, SCHEMA["detection"])
     kind = _choice("detection.kind", det.get("kind", "threshold"), DETECTOR_KINDS)
+    correction = _correction(det.get("time_resolved_correction", False), protocol, encoding)
     names = _detector_names(encoding, protocol)
     detectors = _detectors(det.get("detectors", {}), names)
     interference = _section("interference", data.get("interference", {}), SCHEMA["interference"])
@@ -562,6 +645,8 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
         node_a=nodes["node_a"],
         node_b=nodes["node_b"],
         detection=DetectionParams(kind=kind, detectors=detectors, detector_names=names,
+                                  time_resolved_correction=correction,
+                                  coincidence_filter=bool(detection["coincidence_window_ns"] < math.inf),
                                   **{k: _leaf(v) for k, v in detection.items()}),
         interference=InterferenceParams(**{k: _leaf(v) for k, v in interference.items()}),
         station=StationParams(**{k: _leaf(v) for k, v in station.items()}),
@@ -573,8 +658,60 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
     return link
 
 
+def _correction(value: Any, protocol: str, encoding: str) -> bool:
+    """``detection.time_resolved_correction``: a bool, for the two_photon polarization and time_bin links."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"detection.time_resolved_correction must be true or false, got {_short(value)} of type "
+                          f"{type(value).__name__}.")
+    if value and protocol != "two_photon":
+        raise ConfigError("detection.time_resolved_correction = true needs the two_photon protocol: the "
+                          "single_photon herald is one click, with no click-time difference to correct from.")
+    if value and encoding == "frequency":
+        raise ConfigError("detection.time_resolved_correction = true does not apply to the frequency encoding: a "
+                          "frequency offset between the nodes leaves |00>/|11> weight there (colour-blind "
+                          "detectors), which no phase correction removes; use coincidence_window_ns to filter.")
+    return bool(value)
+
+
+def _species_defaults(sec: str, given: Mapping[str, Any]) -> tuple[dict[str, Any], str, str, float | None]:
+    """``(given with the species' defaults filled in, species, photon_line, wavelength_nm)``.
+
+    ``species`` (:data:`ionjax.components.species.SPECIES`) and its ``photon_line`` (default: the species' own)
+    set ``photon_lifetime_ns`` (the line's upper-level lifetime), ``branching_ratio`` (the line's share of the
+    decays) and ``fiber_attenuation_db_per_km`` (:func:`ionjax.components.species.fiber_attenuation_db_per_km`
+    at the line's wavelength); a key given explicitly keeps its value."""
+    from .components.species import fiber_attenuation_db_per_km, get_species
+
+    name = given.get("species", "")
+    line_name = given.get("photon_line", "")
+    for key, v in (("species", name), ("photon_line", line_name)):
+        if not isinstance(v, str):
+            raise ConfigError(f"{sec}.{key} must be a string, got {_short(v)} of type {type(v).__name__}.")
+    if not name:
+        if line_name:
+            raise ConfigError(f"{sec}.photon_line = {line_name!r} needs {sec}.species (the ion whose line it is).")
+        return dict(given), "", "", None
+    try:
+        sp = get_species(name)
+        line = sp.line(line_name) if line_name else sp.emission
+    except ValueError as exc:
+        raise ConfigError(f"{sec}.species / photon_line: {exc}") from None
+    out = dict(given)
+    out.setdefault("photon_lifetime_ns", line.upper_lifetime_ns)
+    out.setdefault("branching_ratio", line.branching_ratio)
+    if "fiber_attenuation_db_per_km" not in out:
+        try:
+            out["fiber_attenuation_db_per_km"] = fiber_attenuation_db_per_km(line.wavelength_nm)
+        except ValueError as exc:
+            raise ConfigError(f"{sec}: {exc}") from None
+    return out, sp.name, line.name, line.wavelength_nm
+
+
 def _node(sec: str, given: Any, protocol: str, encoding: str) -> NodeParams:
     """One ``[node_x]`` table (its flat keys and its ``[[node_x.path]]`` list) as :class:`NodeParams`."""
+    species, line, wavelength = "", "", None
+    if isinstance(given, Mapping):
+        given, species, line, wavelength = _species_defaults(sec, given)
     flat = _section(sec, given, SCHEMA[sec])
     entries = given.get("path", []) if isinstance(given, Mapping) else []
     if isinstance(entries, Mapping):
@@ -600,10 +737,62 @@ def _node(sec: str, given: Any, protocol: str, encoding: str) -> NodeParams:
                               f"part of dotted keys such as {sec}.path.NAME.angle_rad).")
         if name in names:
             raise ConfigError(f"{where}.name = {name!r} is used twice in {sec}.path; give each element its own name.")
-        el = make_element(dict(entry), f"{sec}.path.{name}" if name else where)
+        entry = dict(entry)
+        if wavelength is not None and kind == "fiber" and "attenuation_db_per_km" not in entry:
+            from .components.species import fiber_attenuation_db_per_km
+
+            try:  # the species' default at the photon's wavelength here (after any conversion)
+                entry["attenuation_db_per_km"] = fiber_attenuation_db_per_km(wavelength)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        el = make_element(entry, f"{sec}.path.{name}" if name else where)
+        if kind == "frequency_conversion" and wavelength is not None:
+            wavelength = float(el.output_wavelength_nm)
         names.append(name)
         elements.append(el)
-    return NodeParams(**{k: _leaf(v) for k, v in flat.items()}, path=tuple(elements), path_names=tuple(names))
+    decay = _choice(f"{sec}.memory_decay", given.get("memory_decay", "exponential") if isinstance(given, Mapping)
+                    else "exponential", MEMORY_DECAYS)
+    coupling = given.get("fiber_coupling", "") if isinstance(given, Mapping) else ""
+    if coupling == "" and isinstance(given, Mapping) and "numerical_aperture" in given:
+        raise ConfigError(f"{sec}.numerical_aperture needs {sec}.fiber_coupling = \"single_mode\" or \"multimode\" "
+                          "(how the collected light enters the fiber).")
+    if coupling:
+        coupling = _choice(f"{sec}.fiber_coupling", coupling, FIBER_COUPLINGS)
+        if flat["numerical_aperture"] <= 0.0:
+            raise ConfigError(f"{sec}.numerical_aperture = {flat['numerical_aperture']} collects nothing; with "
+                              f"fiber_coupling it must be in (0, 0.99].")
+    excitation = _excitation(sec, given.get("excitation") if isinstance(given, Mapping) else None)
+    if excitation is not None and protocol != "two_photon":
+        raise ConfigError(f"[{sec}.excitation] models the two_photon protocol's full excitation pulse; the "
+                          "single_photon protocol's weak excitation is excitation_probability (the bright-state "
+                          "weight p).")
+    if excitation is not None and isinstance(given, Mapping):
+        for k in ("excitation_probability", "multi_photon_probability"):
+            if k in given:
+                raise ConfigError(f"{sec}.{k} and [{sec}.excitation] both set it: the excitation block computes "
+                                  f"{k} from the pulse (Lindblad); remove one.")
+    return NodeParams(**{k: _leaf(v) for k, v in flat.items()}, path=tuple(elements), path_names=tuple(names),
+                      excitation=excitation, species=species, photon_line=line, memory_decay=decay,
+                      fiber_coupling=coupling)
+
+
+def _excitation(sec: str, given: Any) -> ExcitationParams | None:
+    """The ``[node_x.excitation]`` block (None when absent)."""
+    if given is None:
+        return None
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"[{sec}.excitation] must be a table (pulse_area_rad, pulse_duration_ns, detuning_mhz, "
+                          f"pulse_shape), got {_short(given)}.")
+    from .components.lindblad import PULSE_SHAPES
+
+    spec = element_params(ExcitationParams)
+    for k in given:
+        if k not in spec and k != "pulse_shape":
+            raise ConfigError(f"Unknown key {sec}.excitation.{k}; its keys: {', '.join((*spec, 'pulse_shape'))}."
+                              + _did_you_mean(str(k), tuple(spec)))
+    shape = _choice(f"{sec}.excitation.pulse_shape", given.get("pulse_shape", "square"), PULSE_SHAPES)
+    vals = {k: _leaf(_number(f"{sec}.excitation.{k}", given.get(k, s.default), s)) for k, s in spec.items()}
+    return ExcitationParams(**vals, pulse_shape=shape)
 
 
 def _detectors(given: Any, names: tuple[str, ...]) -> tuple[DetectorParams, ...]:
@@ -712,6 +901,13 @@ def _apply_override(data: dict[str, Any], key: Any, value: Any) -> None:
                 entry[leaf] = value
                 return
         raise ConfigError(f"Override {key!r} (overrides / --set): {sec} has no path element named {name!r}.")
+    if len(parts) == 3 and parts[0] in ("node_a", "node_b", "nodes") and parts[1] == "excitation":
+        for nd in ("node_a", "node_b") if parts[0] == "nodes" else (parts[0],):
+            node = data.setdefault(nd, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"[{nd}] must be a table of keys; cannot apply the override {key!r}.")
+            node.setdefault("excitation", {})[parts[2]] = value
+        return
     if len(parts) == 4 and parts[:2] == ["detection", "detectors"]:
         det = data.setdefault("detection", {})
         if not isinstance(det, dict):
@@ -758,6 +954,22 @@ def link_to_dict(link: Link) -> dict[str, Any]:
 
     def node(name: str, n: NodeParams) -> dict[str, Any]:
         out = sec(name, n, SCHEMA[name])
+        if n.species:
+            out = {"species": n.species, "photon_line": n.photon_line, **out}
+        if n.memory_decay != "exponential":
+            out["memory_decay"] = n.memory_decay
+        if n.excitation is not None:
+            ex = n.excitation
+            out["excitation"] = {k: num(f"{name}.excitation.{k}", getattr(ex, k))
+                                 for k in element_params(ExcitationParams)}
+            out["excitation"]["pulse_shape"] = ex.pulse_shape
+            out.pop("excitation_probability", None)
+            out.pop("multi_photon_probability", None)
+        if n.fiber_coupling:
+            out["fiber_coupling"] = n.fiber_coupling
+        else:
+            out.pop("numerical_aperture", None)
+            out.pop("mode_matching", None)
         if n.path:
             out["path"] = []
             for nm, el in zip(n.path_names, n.path):
@@ -774,6 +986,8 @@ def link_to_dict(link: Link) -> dict[str, Any]:
     d["node_a"] = node("node_a", link.node_a)
     d["node_b"] = node("node_b", link.node_b)
     d["detection"] = {"kind": link.detection.kind, **sec("detection", link.detection, SCHEMA["detection"])}
+    if link.detection.time_resolved_correction:
+        d["detection"]["time_resolved_correction"] = True
     own = {nm: {k: num(f"detection.detectors.{nm}.{k}", getattr(dp, k)) for k in _detector_spec()
                 if getattr(dp, k) is not None}
            for nm, dp in zip(link.detection.detector_names, link.detection.detectors)}

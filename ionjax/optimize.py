@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._io import to_json
-from .config import SCHEMA, Link, key_spec, link_to_dict, load_link
+from .config import SCHEMA, STATIC_KEYS, Link, key_spec, link_to_dict, load_link
 from .errors import ConfigError
 
 __all__ = [
@@ -69,7 +69,8 @@ __all__ = [
 ]
 
 OBJECTIVES = ("fidelity", "rate", "fidelity_at_rate", "rate_at_fidelity")
-_STATIC_KEYS = ("protocol", "encoding", "name", "detection.kind")
+_STATIC_KEYS = STATIC_KEYS
+
 _FORMAT_VERSION = 1
 
 

@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import Link, key_spec, link_to_dict, load_link
+from .config import STATIC_KEYS, Link, key_spec, link_to_dict, load_link
 from .errors import ConfigError
 
 __all__ = ["sweep", "SweepResult", "check_values", "default_chunk_size", "checkpoint_chunk_size",
@@ -267,7 +267,7 @@ def check_values(link: Link, key: str, values: Any) -> np.ndarray:
     The key must be a numeric leaf of ``link`` (``ConfigError`` with a suggestion otherwise); every
     value must be a finite number in the key's allowed range (:data:`ionjax.config.SCHEMA`).
     """
-    if key in ("protocol", "encoding", "name", "detection.kind"):
+    if key in STATIC_KEYS:
         raise ConfigError(f"{key!r} is static structure of the link (it decides what is compiled), not a number: "
                           "run one sweep per value instead.")
     link.get(key)  # ConfigError for an unknown key, with a suggestion
@@ -389,7 +389,7 @@ def checkpoint_chunk_size(n_points: int, memory_budget_mb: float, n_devices: int
     The work lost to an interruption is at most one chunk: at most 1/64 of a sweep of up to
     ``64 x default_chunk_size`` points, one memory-budget chunk of a larger one.
 
-    Measured on the shared 2-core CPU (float64, a 100,000-point 2-key sweep of the ``ionq_ba``
+    Measured on the shared 2-core CPU (float64, a 100,000-point 2-key sweep of the ``duke_2025``
     preset, medians of 4 runs under load): one 100,000-point chunk 27,000 points/s (26,600 with its
     checkpoint); 98 chunks of 1,024 points 52,500 points/s without files and 40,700 with the
     checkpoint (about 5 ms per chunk file under load, 1.5-4 ms on a quiet machine). Small chunks are

@@ -168,15 +168,16 @@ BASES = {
     "polarization": {"encoding": "polarization"},
     "time_bin": {"encoding": "time_bin"},
     "frequency": {"encoding": "frequency"},
+    "corrected": {"encoding": "polarization", "detection": {"time_resolved_correction": True}},
     "single_photon": {"protocol": "single_photon", "node_a": {"excitation_probability": 0.1},
                       "node_b": {"excitation_probability": 0.1}},
 }
 NOISY_NODE = {"fiber_length_km": 1.0, "fiber_attenuation_db_per_km": 0.2, "qubit_t2_s": 0.01}
 VARIANTS = {
     "ideal": {},
-    "noisy": {"node_a": NOISY_NODE, "node_b": NOISY_NODE,
+    "noisy": {"node_a": NOISY_NODE, "node_b": {**NOISY_NODE, "photon_frequency_offset_mhz": 1.0},
               "detection": {"dark_count_rate_hz": 100.0, "timing_jitter_ps": 50.0},
-              "interference": {"frequency_offset_hz": 1e9, "phase_noise_rad": 0.1}},
+              "interference": {"phase_noise_rad": 0.1}},
 }
 
 
@@ -215,7 +216,8 @@ def _outputs(link):
 def test_every_key_that_admits_inf_is_decided():
     """Each inf-admitting key either keeps inf (the physical limit) or refuses it with a reason."""
     assert INF_KEYS and set(REFUSED) | set(KEPT) == set(INF_KEYS)
-    assert set(KEPT) == {"node_a.qubit_t2_s", "interference.phase_noise_rad"}
+    assert set(KEPT) == {"node_a.qubit_t2_s", "node_a.qubit_t1_s", "interference.phase_noise_rad",
+                         "detection.coincidence_window_ns"}
     assert _spec("node_a.qubit_t2_s").default == math.inf  # the default stays
     for key in REFUSED:
         assert _spec(key).range_text().endswith("inf)"), key

@@ -120,18 +120,18 @@ def test_single_photon_phase_shifter_needs_mode_0():
 @pytest.mark.parametrize("cfg, match", [
     ({"node_a": {"time_bin_pulse_error": 0.1}}, "only the time_bin encoding has a pi pulse"),
     ({"interference": {"phase_noise_rad": 0.2}}, "only matters to the single_photon protocol"),
-    ({"interference": {"frequency_offset_hz": 1e6}}, "only the frequency encoding models a frequency offset"),
-    ({"encoding": "time_bin", "detection": {"timing_jitter_ps": 5.0}}, "only the frequency encoding uses"),
+    ({"protocol": "single_photon", "detection": {"coincidence_window_ns": 5.0}}, "needs two clicks"),
 ])
 def test_keys_the_structure_ignores_are_refused_with_the_reason(cfg, match):
     with pytest.raises(ConfigError, match=match):
         ij.load_link(cfg)
-    d = {k: v for k, v in cfg.items() if k == "encoding"}
+    d = {k: v for k, v in cfg.items() if k in ("encoding", "protocol")}
     link = ij.load_link(d)
     key = next(f"{s}.{k}" for s, v in cfg.items() if isinstance(v, dict) for k in v)
     with pytest.raises(ConfigError, match=match):
         link.set({key: 0.3})
-    ij.load_link({**d, **{s: {k: 0.0 for k in v} for s, v in cfg.items() if isinstance(v, dict)}})  # defaults pass
+    ij.load_link({**d, **{s: {k: ij.config.SCHEMA[s][k].default for k in v} for s, v in cfg.items()
+                          if isinstance(v, dict)}})  # defaults pass
     assert ij.config.without_ignored(cfg) != cfg
 
 

@@ -32,7 +32,18 @@ DESIGN_DEFAULTS = {
 EXTRA_DEFAULTS = {
     "node_a.time_bin_pulse_error": 0.0,  # an ideal pi pulse
     "detection.timing_jitter_ps": 0.0,
-    "interference.frequency_offset_hz": 0.0,
+    "node_a.photon_frequency_offset_mhz": 0.0,
+    "node_a.arrival_delay_ns": 0.0,
+    "detection.window_start_ns": 0.0,
+    "detection.coincidence_window_ns": float("inf"),
+    "node_a.qubit_t1_s": math.inf,  # Physics of the photon: memory, species, collection, recoil
+    "node_a.branching_ratio": 1.0,
+    "node_a.numerical_aperture": 0.6,
+    "node_a.mode_matching": 1.0,
+    "node_a.lamb_dicke_parameter": 0.0,
+    "node_a.mean_phonon_number": 0.0,
+    "node_a.trap_frequency_mhz": 1.0,
+    "node_a.time_bin_spacing_ns": 0.0,
     "station.beam_splitter_reflectivity": 0.5,  # DESIGN.md "Links as compositions"
     "station.beam_splitter_phase_rad": 0.0,
 }
@@ -307,8 +318,9 @@ def test_validate_catches_out_of_range_leaves():
     {},
     {"protocol": "single_photon", "node_a": {"excitation_probability": 0.1},
      "interference": {"phase_noise_rad": 0.2}, "detection": {"kind": "pnr"}},
-    {"encoding": "frequency", "detection": {"timing_jitter_ps": 4.0},
-     "interference": {"frequency_offset_hz": 1e10}},
+    {"encoding": "frequency", "detection": {"timing_jitter_ps": 4.0, "coincidence_window_ns": 3.0},
+     "node_b": {"photon_frequency_offset_mhz": 2.0, "arrival_delay_ns": 0.5}},
+    {"encoding": "time_bin", "detection": {"time_resolved_correction": True, "window_start_ns": 1.0}},
 ])
 def test_to_dict_round_trip(config):
     link = ij.load_link(config)
@@ -318,7 +330,8 @@ def test_to_dict_round_trip(config):
     assert (again.protocol, again.encoding, again.detection.kind, again.name) == (
         link.protocol, link.encoding, link.detection.kind, link.name)
     assert ij.load_link(link).to_dict() == d  # a Link is accepted (re-validated)
-    assert all(isinstance(x, (str, float)) for sec in d.values() if isinstance(sec, dict) for x in sec.values())
+    assert all(isinstance(x, (str, float, bool)) for sec in d.values() if isinstance(sec, dict)
+               for x in sec.values())
 
 
 def test_toml_written_from_to_dict_loads_back(tmp_path):
@@ -346,7 +359,9 @@ def _toml_value(v):
 def test_link_is_a_pytree_of_numbers_with_static_structure():
     link = ij.load_link(LINK_DICT)
     leaves, treedef = jax.tree_util.tree_flatten(link)
-    assert len(leaves) == len(link.numeric_keys()) == 28  # 26 + the station's beam splitter (R, phi)
+    # 26 + the station's beam splitter (R, phi) + the photon's physics (10 per node, 2 of the detection) - the
+    # moved frequency offset
+    assert len(leaves) == len(link.numeric_keys()) == 49
     assert all(isinstance(x, jax.Array) and x.shape == () for x in leaves)
     rebuilt = jax.tree_util.tree_unflatten(treedef, [np.float64(x) for x in leaves])
     assert (rebuilt.protocol, rebuilt.encoding, rebuilt.detection.kind) == ("two_photon", "time_bin", "pnr")

@@ -43,6 +43,7 @@ import itertools
 import math
 
 import numpy as np
+from scipy import integrate
 import pytest
 from scipy import stats
 from scipy.linalg import expm
@@ -143,11 +144,39 @@ def _numbers(link):
     return {k: float(link.get(k)) for k in link.numeric_keys()}
 
 
+def _xi(v, node, t):
+    """Node's wavepacket sqrt(G) exp(-G (t - d)/2 - i 2 pi f t) (t >= d), t in ns, f in MHz."""
+    g = 1.0 / v[f"{node}.photon_lifetime_ns"]
+    d = v[f"{node}.arrival_delay_ns"]
+    w = 2 * np.pi * 1e-3 * v[f"{node}.photon_frequency_offset_mhz"]
+    return np.where(t >= d, np.sqrt(g) * np.exp(-g * (t - d) / 2 - 1j * w * t), 0.0)
+
+
+def _gate_integral(v, f):
+    """int over the gate [window_start, window_start + window] of f(t), by adaptive quadrature from each kink."""
+    s = v["detection.window_start_ns"]
+    e = s + v["detection.window_ns"]
+    kinks = sorted({s, e, *[min(max(v[f"{n}.arrival_delay_ns"], s), e) for n in ("node_a", "node_b")]})
+    out = 0j
+    for lo, hi in zip(kinks[:-1], kinks[1:]):
+        for part in (np.real, np.imag):
+            out += (1j if part is np.imag else 1.0) * integrate.quad(lambda t: part(f(t)), lo, hi, limit=400,
+                                                                       epsabs=1e-14, epsrel=1e-12)[0]
+    return out
+
+
+def gated_overlap(v):
+    """|g_ab|^2 / (g_aa g_bb): the two wavepackets' overlap inside the gate, numerically."""
+    g = {(x, y): _gate_integral(v, lambda t, x=x, y=y: np.conj(_xi(v, x, t)) * _xi(v, y, t))
+         for x in ("node_a", "node_b") for y in ("node_a", "node_b")}
+    return abs(g["node_a", "node_b"]) ** 2 / (g["node_a", "node_a"].real * g["node_b", "node_b"].real)
+
+
 def path_transmission(v, node, protocol):
     eta = (
         v[f"{node}.collection_efficiency"]
         * 10.0 ** (-v[f"{node}.fiber_attenuation_db_per_km"] * v[f"{node}.fiber_length_km"] / 10.0)
-        * (1.0 - math.exp(-v["detection.window_ns"] / v[f"{node}.photon_lifetime_ns"]))
+        * _gate_integral(v, lambda t: abs(_xi(v, node, t)) ** 2).real
     )
     if protocol == "two_photon":
         eta *= v[f"{node}.excitation_probability"]
@@ -217,7 +246,7 @@ def node_kets(link, v, node, modes):
     vacuum = np.zeros((2,) * k)
     vacuum[(0,) * k] = 1.0
     kets = [np.multiply.outer(kt, vacuum) for kt in kets]
-    split = pair_rotation(2, 2, -math.acos(math.sqrt(v["interference.mode_overlap"])))
+    split = pair_rotation(2, 2, -math.acos(math.sqrt(min(1.0, v["interference.mode_overlap"] * gated_overlap(v)))))
     for i in range(k):
         kets = [apply_local(kt, split, [1 + i, 1 + k + i]) for kt in kets]
     if protocol == "single_photon":  # Gaussian optical phase on B's path: exp(i phi n_B)
@@ -294,12 +323,6 @@ def dense_simulate(link):
                 prod = prod * table[counts[j] + extra[j]]
             w += pa * pb * prod
         rho = np.einsum("bin,n,bjn->ij", psi, w, psi.conj())
-        if enc == "frequency":  # residual Gaussian phase on ion A, rms 2 pi df sqrt2 sigma_t
-            rms = 2 * np.pi * v["interference.frequency_offset_hz"] * math.sqrt(2.0) \
-                * v["detection.timing_jitter_ps"] * 1e-12
-            phis, ws = gauss_hermite_phases(rms)
-            rotations = [np.kron(np.diag([1.0, np.exp(1j * ph)]), I2) for ph in phis]
-            rho = sum(wt * r @ rho @ r.conj().T for r, wt in zip(rotations, ws))
         if target == "psi-":  # Pauli frame: Z on ion A maps Psi- to Psi+
             zz = np.kron(Z2, I2)
             rho = zz @ rho @ zz
@@ -328,16 +351,17 @@ def _point(rng, protocol, encoding, kind, multi_photon):
         "photon_lifetime_ns": u(5.0, 20.0),
         "qubit_t2_s": u(5e-5, 1e-3),
         "time_bin_pulse_error": u(-0.25, 0.25) if encoding == "time_bin" else 0.0,
+        "photon_frequency_offset_mhz": u(-4.0, 4.0),
+        "arrival_delay_ns": u(0.0, 3.0),
     }
     d = {
         "protocol": protocol,
         "node_a": node(),
         "node_b": node(),
         "detection": {"kind": kind, "efficiency": u(0.4, 0.95), "dark_count_rate_hz": u(1e4, 2e5),
-                      "window_ns": u(10.0, 60.0), "timing_jitter_ps": u(1.0, 8.0) if encoding == "frequency" else 0.0},
+                      "window_ns": u(10.0, 60.0), "window_start_ns": u(0.0, 2.0), "timing_jitter_ps": u(1.0, 8.0)},
         "interference": {"mode_overlap": u(0.5, 0.98),
-                         "phase_noise_rad": u(0.05, 0.6) if protocol == "single_photon" else 0.0,
-                         "frequency_offset_hz": u(5e9, 15e9)},
+                         "phase_noise_rad": u(0.05, 0.6) if protocol == "single_photon" else 0.0},
     }
     if protocol == "two_photon":
         d["encoding"] = encoding

@@ -92,7 +92,7 @@ def base_config(structure: str) -> dict:
     if two:
         cfg["encoding"] = encoding
     if encoding == "frequency":
-        cfg["interference"]["frequency_offset_hz"] = 1.0e7
+        cfg["node_b"]["photon_frequency_offset_mhz"] = 3.0
         cfg["detection"]["timing_jitter_ps"] = 2000.0
     if protocol == "single_photon":
         cfg["interference"]["phase_noise_rad"] = 0.3

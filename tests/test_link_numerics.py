@@ -4,7 +4,7 @@ the allowed parameter ranges, in float64 and float32, in the values and in the g
 1. PNR detectors at any mean dark count ``R W`` (``1 - exp(-R W)`` rounds to 1 above about 37): the tables
    against scipy's Poisson law and mpmath, the link continuous across the old failure point.
 2. Gradients with respect to the whole Link are finite for every protocol / encoding / detector kind at
-   transmission 0 (collection or excitation 0) and at the ``ionq_ba`` preset with 10 km of fiber (its
+   transmission 0 (collection or excitation 0) and at the ``duke_2025`` preset with 10 km of fiber (its
    transmission underflows float32), and at the edges of every range (item 4 of the issue).
 3. ``LinkResult.status``: ``no_herald`` (no answer) differs from ``heralded`` (an answer, possibly 0).
 
@@ -44,19 +44,20 @@ def _base_config(protocol, encoding, kind):
     node = {"collection_efficiency": 0.2, "fiber_length_km": 1.0, "fiber_attenuation_db_per_km": 0.5,
             "excitation_probability": 0.9 if protocol == "two_photon" else 0.1, "ion_photon_fidelity": 0.98,
             "multi_photon_probability": 0.01, "photon_lifetime_ns": 8.0, "qubit_t2_s": 1.0,
+            "photon_frequency_offset_mhz": 0.5,
             "time_bin_pulse_error": 0.02}
     cfg = {"protocol": protocol, "node_a": dict(node), "node_b": {**node, "collection_efficiency": 0.15},
            "detection": {"kind": kind, "efficiency": 0.8, "dark_count_rate_hz": 100.0, "window_ns": WINDOW_NS,
                          "timing_jitter_ps": 10.0},
-           "interference": {"mode_overlap": 0.9, "phase_noise_rad": 0.1, "frequency_offset_hz": 1e6}}
+           "interference": {"mode_overlap": 0.9, "phase_noise_rad": 0.1}}
     if protocol == "two_photon":
         cfg["encoding"] = encoding
     return cfg
 
 
-def _ionq_ba_10km(protocol):
-    """The ionq_ba preset's numbers with 10 km of fiber (40 dB/km: transmission 1e-40) as dotted overrides."""
-    d = ij.presets.get("ionq_ba").to_dict()
+def _duke_2025_10km(protocol):
+    """The duke_2025 preset's numbers with 10 km of fiber (30 dB/km: transmission 1e-30) as dotted overrides."""
+    d = ij.presets.get("duke_2025").to_dict()
     out = {}
     for sec, val in d.items():
         if isinstance(val, dict):
@@ -89,7 +90,7 @@ def _edges(protocol):
         ("excitation_a_0", {"node_a.excitation_probability": 0.0}),
         ("excitation_1", {"nodes.excitation_probability": 1.0}),
         ("collection_1", {"nodes.collection_efficiency": 1.0, "detection.dark_count_rate_hz": 0.0}),
-        ("ionq_ba_10km", _ionq_ba_10km(protocol)),
+        ("duke_2025_10km", _duke_2025_10km(protocol)),
         ("window_tiny", {"detection.window_ns": 1e-6}),
         ("window_huge", {"detection.window_ns": 1e9}),
         ("window_huge_nodark", {"detection.window_ns": 1e9, "detection.dark_count_rate_hz": 0.0}),
@@ -112,7 +113,7 @@ def _edges(protocol):
         ("phase_noise_huge", {"interference.phase_noise_rad": 1e3}),
         ("pulse_error_1", {"nodes.time_bin_pulse_error": 1.0}),
         ("pulse_error_-1", {"nodes.time_bin_pulse_error": -1.0}),
-        ("frequency_huge", {"interference.frequency_offset_hz": 1e15, "detection.timing_jitter_ps": 1e6}),
+        ("offset_huge", {"node_b.photon_frequency_offset_mhz": 1e7, "detection.timing_jitter_ps": 1e6}),
         ("dark_only_mu40", {"nodes.collection_efficiency": 0.0, "nodes.multi_photon_probability": 0.0, **_dark(40.0)}),
     ]
     pts += [(f"mu_{mu:g}", _dark(mu)) for mu in MU_GRID]
@@ -330,7 +331,7 @@ def test_edges_finite_with_finite_gradients_float64(structure):
     for name in ("dark_huge", "dark_mu_745"):
         assert status[name] == (LinkStatus.no_herald if quiet_needed else LinkStatus.heralded), name
     assert status["efficiency_0_nodark"] == LinkStatus.no_herald
-    for name in ("base", "collection_0", "ionq_ba_10km", "attenuation_underflow", "efficiency_0", "mu_40"):
+    for name in ("base", "collection_0", "duke_2025_10km", "attenuation_underflow", "efficiency_0", "mu_40"):
         assert status[name] == LinkStatus.heralded, name
 
 
@@ -350,7 +351,7 @@ def test_edges_finite_and_pictures_agree_schrodinger(structure):
     np.testing.assert_allclose(res_s.fidelity, res_h.fidelity, atol=1e-9)
     np.testing.assert_allclose(res_s.state.data, res_h.state.data, atol=1e-9)
     # same gradients too (the same conventions at sqrt(0)), at the transmission-0 points and the interior
-    compared = ("base", "collection_0", "excitation_0", "ionq_ba_10km")
+    compared = ("base", "collection_0", "excitation_0", "duke_2025_10km")
     for name in compared if _gradients_checked(structure, "schrodinger") else ():
         i = names.index(name)
         for gs, gh in zip(jax.tree_util.tree_leaves(grad_s), jax.tree_util.tree_leaves(grad_h)):
@@ -358,7 +359,7 @@ def test_edges_finite_and_pictures_agree_schrodinger(structure):
 
 
 #: float32 probes (one compile each): where the float32 failures were (time-bin and single-photon gradients at
-#: transmission 0 and at ionq_ba with 10 km; the threshold-click cancellation) and one of each other encoding.
+#: transmission 0 and at duke_2025 with 10 km; the threshold-click cancellation) and one of each other encoding.
 F32_STRUCTURES = [STRUCTURES[0], STRUCTURES[3], STRUCTURES[5], STRUCTURES[6]]
 
 
@@ -370,7 +371,7 @@ def test_edges_finite_with_finite_gradients_float32(structure):
     _check_finite(names, res, grad, tol=2e-5)
     # and the float32 numbers are the float64 ones where float32 can represent the answer
     _, r64, _ = _run(structure, "heisenberg")
-    for name in ("base", "ionq_ba_10km", "collection_0", "overlap_0", "efficiency_1"):
+    for name in ("base", "duke_2025_10km", "collection_0", "overlap_0", "efficiency_1"):
         i = names.index(name)
         assert float(res.success_probability[i]) == pytest.approx(float(r64.success_probability[i]), rel=1e-3), name
         assert float(res.fidelity[i]) == pytest.approx(float(r64.fidelity[i]), abs=1e-4), name
@@ -497,7 +498,7 @@ def _random_points(rng, n):
                    "detection.window_ns": log_uniform(1e-6, 1e9),
                    "detection.timing_jitter_ps": log_uniform(1e-3, 1e6, 0.0),
                    "interference.phase_noise_rad": log_uniform(1e-3, 1e3, 0.0),
-                   "interference.frequency_offset_hz": log_uniform(1.0, 1e15, 0.0)})
+                   "node_b.photon_frequency_offset_mhz": log_uniform(1e-3, 1e7, 0.0)})
         points.append(pt)
     return points
 

@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="simulate the IonQ-style Ba+ link and print its error budget")
-    p.add_argument("--preset", default="ionq_ba", help="preset to run (default ionq_ba)")
+    p.add_argument("--preset", default="duke_2025", help="preset to run (default duke_2025)")
     p.set_defaults(func=run)
 
 

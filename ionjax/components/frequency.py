@@ -24,10 +24,14 @@ Two consequences, both checked in the tests:
    not dephase this state.
 2. Photons whose colours differ *between the nodes* by ``df = f_A - f_B`` (distinguishable
    memories, G. Vittorini et al., Phys. Rev. A 90, 040302(R) (2014)): with mode-resolving
-   detection the herald is ``(|01> - e^{i phi}|10>)/sqrt2`` with
+   detection (polarization, time-bin) the herald is ``(|01> - e^{i phi}|10>)/sqrt2`` with
    ``phi = 2 pi df (t_c - t_d)`` (:func:`frequency_heralded_phase_rad`). The phase is known
    from the recorded times and is undone by a frame change, up to the timing jitter:
-   :func:`frequency_phase_coherence`.
+   :func:`frequency_phase_coherence` (``detection.time_resolved_correction``). With colour-blind
+   detectors (the frequency encoding) the offset instead makes the same-colour terms
+   distinguishable: they stop bunching, and the herald holds ``|00>``/``|11>`` weight
+   ``sin^2(pi df (t_c - t_d))`` that no phase correction removes (a link computes both exactly,
+   :mod:`ionjax.link.timing`).
 """
 
 from __future__ import annotations

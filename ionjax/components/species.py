@@ -31,7 +31,8 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["Transition", "Species", "SPECIES", "get_species", "SPEED_OF_LIGHT_M_PER_S"]
+__all__ = ["Transition", "Species", "SPECIES", "get_species", "SPEED_OF_LIGHT_M_PER_S", "FIBER_ATTENUATION",
+           "fiber_attenuation_db_per_km"]
 
 #: Speed of light in vacuum (m/s), exact (SI).
 SPEED_OF_LIGHT_M_PER_S = 299_792_458.0
@@ -184,6 +185,7 @@ _CA_P32 = (
 SPECIES: dict[str, Species] = {
     "138Ba+": Species("138Ba+", "Ba", 138, 0.0, _BA_LINES, "S1/2-P1/2"),
     "137Ba+": Species("137Ba+", "Ba", 137, 1.5, _BA_LINES, "S1/2-P1/2"),
+    "133Ba+": Species("133Ba+", "Ba", 133, 0.5, _BA_LINES, "S1/2-P1/2"),
     "171Yb+": Species(
         "171Yb+", "Yb", 171, 0.5, (Transition("S1/2", "P1/2", 369.525, 8.12, 1.0 - 0.00501, _YB_P12),), "S1/2-P1/2"
     ),
@@ -244,3 +246,28 @@ def get_species(name: str) -> Species:
     close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.5)
     hint = f" Did you mean {_BY_KEY[close[0]].name!r}?" if close else ""
     raise ValueError(f"Unknown species {name!r}; known species are {tuple(SPECIES)}.{hint}")
+
+
+#: Typical single-mode fiber attenuation (dB/km) at the ion-photon wavelengths: ``nm -> (dB/km, source)``.
+FIBER_ATTENUATION: dict[float, tuple[float, str]] = {
+    369.5: (100.0, "assumption: UV single-mode fiber (solarization-resistant), order of magnitude; short links only"),
+    422.0: (30.0, "assumption: 405-460 nm single-mode fiber class (e.g. Thorlabs S405-XP, 460HP), datasheet order"),
+    493.5: (30.0, "assumption: 460HP-class single-mode fiber at 488 nm, datasheet order (not confirmed here)"),
+    854.4: (3.0, "V. Krutyanskiy et al., npj Quantum Inf. 5, 72 (2019): about 3 dB/km at 854 nm"),
+    1091.8: (1.5, "assumption: HI1060-class single-mode fiber near 1060 nm, datasheet order (not confirmed here)"),
+    1550.0: (0.18, "V. Krutyanskiy et al., npj Quantum Inf. 5, 72 (2019): 0.18 dB/km at 1550 nm (SMF-28 class)"),
+}
+_ATTENUATION_TOLERANCE_NM = 25.0
+
+
+def fiber_attenuation_db_per_km(wavelength_nm: float) -> float:
+    """The tabulated fiber attenuation nearest ``wavelength_nm`` (within 25 nm; see :data:`FIBER_ATTENUATION`).
+
+    Raises:
+        ValueError: no tabulated wavelength within 25 nm (give ``fiber_attenuation_db_per_km`` explicitly).
+    """
+    nearest = min(FIBER_ATTENUATION, key=lambda w: abs(w - wavelength_nm))
+    if abs(nearest - wavelength_nm) > _ATTENUATION_TOLERANCE_NM:
+        raise ValueError(f"no tabulated fiber attenuation near {wavelength_nm:g} nm (tabulated: "
+                         f"{', '.join(f'{w:g}' for w in FIBER_ATTENUATION)} nm); give fiber_attenuation_db_per_km")
+    return FIBER_ATTENUATION[nearest][0]

@@ -36,7 +36,8 @@ import numpy as np
 from ..components.sources import PERP_SUFFIX
 from ..elements import Loss, ModePhase, NumberDephasing, Split, UniformLoss, Unitary
 from . import scalars as sc
-from .program import analyzer, frequency_coherence, node_program, station_numbers
+from . import timing as timing_mod
+from .program import analyzer, node_program, station_numbers, timing
 from .scalars import Amp, Vars
 from .weights import can_herald, detected_tables, pattern_weight
 
@@ -169,29 +170,37 @@ def _apply_rule(el: Any, f: Any, rule: Any, t: dict, modes: tuple, vars_: Vars, 
 
 
 # ----------------------------------------------------------------------------- Gamma coefficients
-def _gamma_coefficients(rows: tuple, cols: tuple, k_mats: list, norm: float, useful: Any, cap: int) -> dict:
-    """``{k: [z^k] <n'|Gamma(sum_a z_a K_a)|n>}``; ``rows``/``cols`` list the modes of ``n'``/``n`` with
-    repetition; ``k_mats[a][r][c]`` (``a = 0``: lost), ``k`` the counts at detectors ``1..J``. Counts for which
-    ``useful(k)`` is False (no pattern can follow, whatever else arrives) are dropped as they appear, and each
-    count is clipped at ``cap`` (threshold detectors: 1; a click is a click)."""
-    n_det = len(k_mats) - 1
+# Each detected photon is kept as a label (detector a, node of its bra mode, node of its ket mode): its temporal
+# factor (the density of its click time, or its gated overlap) is applied after the sum, when the causes of the
+# clicks are known. A coefficient's key is (k, sig): k the detected counts per detector (clipped at cap), sig
+# the sorted tuple of detected labels.
+def _gamma_coefficients(rows: tuple, cols: tuple, k_opt: list, e_lost: list, node: Any, norm: float, useful: Any,
+                        cap: int) -> dict:
+    """``{(k, sig): coefficient}`` of ``<n'|Gamma(E_0 + sum_a z_a K_a)|n>`` (module docstring): ``rows``/``cols`` list
+    the modes of ``n'``/``n`` with repetition; ``k_opt[a][r][c]`` (``a >= 1``) the optics of detector ``a`` without
+    the temporal factor, ``e_lost[r][c]`` the single-photon effect of not being detected. Counts for which
+    ``useful(k)`` is False are dropped as they appear, and each count is clipped at ``cap``."""
+    n_det = len(k_opt) - 1
     out: dict = {}
-    zero = (0,) * n_det
+    zero = ((0,) * n_det, ())
     for perm in itertools.permutations(range(len(rows))):
-        # product over photons t of sum_a z_a K_a[rows[perm[t]]][cols[t]]
         poly = {zero: 1.0}
         for t, c in enumerate(cols):
             r = rows[perm[t]]
             new: dict = {}
             for a in range(n_det + 1):
-                x = k_mats[a][r][c]
+                x = e_lost[r][c] if a == 0 else k_opt[a][r][c]
                 if x is None:
                     continue
-                for k, v in poly.items():
-                    kk = k if a == 0 else k[: a - 1] + (min(k[a - 1] + 1, cap),) + k[a:]
-                    if a and not useful(kk):
-                        continue
-                    new[kk] = sc.add(new.get(kk), sc.mul(v, x))
+                for (k, sig), v in poly.items():
+                    if a == 0:
+                        key = (k, sig)
+                    else:
+                        kk = k[: a - 1] + (min(k[a - 1] + 1, cap),) + k[a:]
+                        if not useful(kk):
+                            continue
+                        key = (kk, tuple(sorted(sig + ((a - 1, node(r), node(c)),))) if node else ())
+                    new[key] = sc.add(new.get(key), sc.mul(v, x))
             poly = {k: v for k, v in new.items() if v is not None}
             if not poly:
                 break
@@ -200,10 +209,10 @@ def _gamma_coefficients(rows: tuple, cols: tuple, k_mats: list, norm: float, use
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _mode_blocks(k_mats: list) -> list:
-    """The input modes grouped into blocks that no ``K_a`` connects (e.g. the two time bins): ``Gamma`` of a
+def _mode_blocks(mats: list) -> list:
+    """The input modes grouped into blocks that no matrix connects (e.g. the two time bins): ``Gamma`` of a
     block-diagonal matrix is the product of the blocks' ``Gamma``."""
-    n = len(k_mats[0])
+    n = len(mats[0])
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -211,7 +220,7 @@ def _mode_blocks(k_mats: list) -> list:
             i = parent[i]
         return i
 
-    for km in k_mats:
+    for km in mats:
         for r in range(n):
             for c in range(n):
                 if km[r][c] is not None:
@@ -222,7 +231,8 @@ def _mode_blocks(k_mats: list) -> list:
     return [frozenset(g) for g in groups.values()]
 
 
-def _gamma_blocks(rows: tuple, cols: tuple, blocks: list, memo: dict, k_mats: list, useful: Any, cap: int) -> dict:
+def _gamma_blocks(rows: tuple, cols: tuple, blocks: list, memo: dict, k_opt: list, e_lost: list, node: Any,
+                  useful: Any, cap: int) -> dict:
     """:func:`_gamma_coefficients` of ``(rows, cols)`` as the product over mode blocks (each block memoized)."""
     out: dict | None = None
     for b in blocks:
@@ -234,20 +244,21 @@ def _gamma_blocks(rows: tuple, cols: tuple, blocks: list, memo: dict, k_mats: li
         if (rb, cb) not in memo:
             norm = 1.0 / math.sqrt(math.prod(math.factorial(rb.count(x)) for x in set(rb))
                                    * math.prod(math.factorial(cb.count(x)) for x in set(cb)))
-            memo[(rb, cb)] = _gamma_coefficients(rb, cb, k_mats, norm, useful, cap)
+            memo[(rb, cb)] = _gamma_coefficients(rb, cb, k_opt, e_lost, node, norm, useful, cap)
         part = memo[(rb, cb)]
         if out is None:
             out = dict(part)
             continue
         new: dict = {}
-        for k1, v1 in out.items():
-            for k2, v2 in part.items():
+        for (k1, s1), v1 in out.items():
+            for (k2, s2), v2 in part.items():
                 k = tuple(min(x + y, cap) for x, y in zip(k1, k2))
                 if useful(k):
-                    new[k] = sc.add(new.get(k), sc.mul(v1, v2))
+                    key = (k, tuple(sorted(s1 + s2)))
+                    new[key] = sc.add(new.get(key), sc.mul(v1, v2))
         out = {k: v for k, v in new.items() if v is not None}
     if out is None:  # no photons: <vac|Gamma|vac> = 1
-        return {(0,) * (len(k_mats) - 1): 1.0}
+        return {((0,) * (len(k_opt) - 1), ()): 1.0}
     return out
 
 
@@ -260,11 +271,16 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
     corrected, unnormalized heralded state ``(4, 4)`` (ion A first), written out on scalars."""
     an = analyzer(link.protocol, link.encoding)
     vars_ = Vars()
-    prog_a, prog_b = node_program(link, "a"), node_program(link, "b")
+    # time-resolved acceptance (a coincidence window, the phase correction): each detected photon keeps the label of
+    # its temporal mode until the clicks' causes are known (:class:`_ClickWeights`); otherwise the gate is folded
+    # into the optics (the gate acceptance and the gated overlap: exact for time-integrating detection)
+    resolved = link.detection.time_resolved_correction or link.detection.coincidence_filter
+    prog_a, prog_b = node_program(link, "a", timed=resolved), node_program(link, "b", timed=resolved)
     m = len(prog_a.modes)
     t_a, num_a = _node_transfer(prog_a, 0, vars_)
     t_b, num_b = _node_transfer(prog_b, m, vars_)
     st = station_numbers(link)
+    tm = timing(link)
     # the beam splitter's phase: e^{-i phi} per photon on input b (its e^{i phi} on output d is not seen)
     phi = jnp.asarray(st.phase_rad)
     num_b = num_b + [lambda dn: _power(jnp.exp(-1j * phi) if dn > 0 else jnp.exp(1j * phi), abs(dn))]
@@ -277,7 +293,7 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
         out_rows["c_" + lab] = _sum_rows(_scale(ra, t_bs), _scale(rb, r_bs))
         out_rows["d_" + lab] = _sum_rows(_scale(ra, minus_r), _scale(rb, t_bs))
     n_in = 2 * m
-    k_mats: list = [None]
+    k_opt: list = [None]  # k_opt[j + 1][r][c] = (L_j^dag L_j)[r][c]: detector j's optics, no temporal factor
     for j, (_, watched) in enumerate(an.detectors):
         eta = vars_.var(st.efficiency[j])
         rows = [_scale(out_rows[o + s], eta) for o in watched for s in ("", PERP_SUFFIX) if o + s in out_rows]
@@ -294,23 +310,39 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
                     v = _re(v)  # |L_or|^2 summed: real
                 kj[r][c] = v
                 kj[c][r] = sc.conj(v) if r != c else v
-        k_mats.append(kj)
-    k0 = [[sc.add(1.0 if r == c else None, *[sc.mul(-1.0, k_mats[a][r][c]) for a in range(1, len(k_mats))])
-           for c in range(n_in)] for r in range(n_in)]
-    k_mats[0] = k0
+        k_opt.append(kj)
+    n_det = len(an.detectors)
 
-    # noise photons: node X's second photon is maximally mixed over X's modes: P(detected at j) = q Tr[K_j^XX] / m
-    def noise(q: Any, offset: int) -> list:
-        per = [sc.mul(q / m, sc.add(*[k_mats[a][offset + i][offset + i] for i in range(m)]))
-               for a in range(1, len(k_mats))]
-        return [sc.add(1.0, *[sc.mul(-1.0, x) for x in per])] + per
+    # temporal modes: input mode r belongs to node(r); a photon's click-time density at the detector is
+    # f_{node(r') node(r)} (bra r', ket r), and its gated overlap G is that density's integral over the gate
+    def node(r: int) -> int:
+        return 0 if r < m else 1
 
-    r_a, r_b = noise(st.multi_photon[0], 0), noise(st.multi_photon[1], m)
-    table = detected_tables(link.detection.kind, st.mean_dark)
-    fire = [tuple(d in p[1] for d in an.detector_names) for p in an.patterns]
-    weights = [pattern_weight(f, table, r_a, r_b) for f in fire]
+    if resolved:
+        dens = [[timing_mod.photon_density(tm.rates[x], tm.omegas[x], tm.delays[x], tm.rates[y], tm.omegas[y],
+                                           tm.delays[y], tm.start, tm.end) for y in (0, 1)] for x in (0, 1)]
+        gram = [[timing_mod.gram(dens[x][y], tm.end) for y in (0, 1)] for x in (0, 1)]
+    else:  # already in the optics
+        dens, gram = None, [[1.0, 1.0], [1.0, 1.0]]
+    e_det = [None] + [[[sc.mul(kj[r][c], gram[node(r)][node(c)]) for c in range(n_in)] for r in range(n_in)]
+                      for kj in k_opt[1:]]
+    e_lost = [[sc.add(1.0 if r == c else None, *[sc.mul(-1.0, e_det[a][r][c]) for a in range(1, n_det + 1)])
+               for c in range(n_in)] for r in range(n_in)]
+
+    # second photons: node X's is maximally mixed over X's modes and does not interfere; reaching detector j in
+    # the gate with probability q Tr[E_j^XX] / m (q Tr[K_j^XX] / m times its density f_XX as a click's cause)
+    def noise_optics(x: int) -> list:
+        off = x * m
+        return [sc.mul(st.multi_photon[x] / m, sc.add(*[k_opt[a][off + i][off + i] for i in range(m)]))
+                for a in range(1, n_det + 1)]
+
+    noise_k = [noise_optics(0), noise_optics(1)]
+    noise_p = [[sc.mul(v, gram[x][x]) for v in noise_k[x]] for x in (0, 1)]
+    noise_none = [sc.add(1.0, *[sc.mul(-1.0, v) for v in noise_p[x]]) for x in (0, 1)]
+
     kind = link.detection.kind
-    cap = 1 if kind == "threshold" else 2  # detected_tables: threshold weights equal for 1 and more photons
+    cap = 1 if kind == "threshold" else 2  # a threshold detector fires alike for 1 and more photons
+    fire = [tuple(d in p[1] for d in an.detector_names) for p in an.patterns]
     useful_memo: dict = {}
 
     def useful(k: tuple) -> bool:
@@ -318,16 +350,12 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
             useful_memo[k] = can_herald(kind, fire, k)
         return useful_memo[k]
 
-    # source entries with the ion coherence, the number factors and (frequency) the herald-phase coherence
-    coh_a = prog_a.coherence
-    fc = frequency_coherence(link)
-    if fc is not None:
-        coh_a = coh_a * fc
-    ent_a = _entries(prog_a, coh_a, num_a)
-    ent_b = _entries(prog_b, prog_b.coherence, num_b)
+    # source entries after the ion's channels, with the number factors
+    ent_a = _entries(prog_a, num_a)
+    ent_b = _entries(prog_b, num_b)
 
-    # S[(ik),(jl)][k] = sum rho_A rho_B [z^k] <nA' nB'|Gamma|nA nB>, upper triangle (r <= c) only
-    blocks = _mode_blocks(k_mats)
+    # S[(ik),(jl)][(k, sig)] = sum rho_A rho_B [z^k] <nA' nB'|Gamma|nA nB>, upper triangle (r <= c) only
+    blocks = _mode_blocks([*k_opt[1:], e_lost])
     block_memo: dict = {}
     gamma_memo: dict = {}
     s_acc: dict = {}
@@ -341,7 +369,8 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
             key = (oa + ob, oa2 + ob2)
             if key not in gamma_memo:
                 gamma_memo[key] = _gamma_blocks(_expand(oa2 + ob2, 0), _expand(oa + ob, 0), blocks, block_memo,
-                                                k_mats, useful, cap)
+                                                k_opt if resolved else e_det, e_lost, node if resolved else None,
+                                                useful, cap)
             coef = sc.mul(va, vb)
             if coef is None:
                 continue
@@ -349,17 +378,28 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
             for kv, g in gamma_memo[key].items():
                 acc[kv] = sc.add(acc.get(kv), sc.mul(coef, g))
 
+    if resolved:
+        weigh = _ClickWeights(link, an, st, tm, dens, gram, noise_k, noise_p, noise_none, kind)
+    else:
+        table = detected_tables(kind, st.mean_dark)
+        r_x = [[noise_none[x], *noise_p[x]] for x in (0, 1)]
+        product = [pattern_weight(f, table, r_x[0], r_x[1]) for f in fire]
+
+        def weigh(fired: list, kv: tuple, da: int) -> Any:
+            return product[fire.index(tuple(d in fired for d in range(n_det)))](kv[0])
     sign = [1.0 if p[2] != "psi-" else -1.0 for p in an.patterns]  # Pauli frame: Z on ion A for Psi-
     psi = np.array([0.0, 1.0, 1.0, 0.0]) / np.sqrt(2.0)  # Psi+ on (ion_a ion_b)
     real = jnp.result_type(link.node_a.collection_efficiency)
     zero = jnp.zeros((), real)
     probs, unnorm_f = [], []
     state: dict = {}
-    for p, w in enumerate(weights):
+    for p in range(len(an.patterns)):
+        fired = [d for d in range(n_det) if fire[p][d]]
         out = {}
         for (r, c), acc in s_acc.items():
-            v = sc.add(*[sc.mul(w(kv), x) for kv, x in acc.items()])
-            if v is not None and (r // 2) != (c // 2):
+            da = r // 2 - c // 2  # ion A's bit, ket minus bra
+            v = sc.add(*[sc.mul(weigh(fired, kv, da), x) for kv, x in acc.items()])
+            if v is not None and da != 0:
                 v = sc.mul(sign[p], v)
             out[(r, c)] = v
         probs.append(sc.add(*[_re(out.get((r, r))) for r in range(4)]))
@@ -386,6 +426,157 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
     return (jnp.stack([fill(x) for x in probs]), jnp.stack([fill(x) for x in unnorm_f]), jnp.stack(mat))
 
 
+class _ClickWeights:
+    """``(fired detectors, (k, sig), Delta_a) -> weight``: the probability that the fired detectors fire, within the
+    accepted click times, and every other detector stays dark, given the detected main photons ``(k, sig)``.
+
+    Each fired detector's click has one cause (:mod:`ionjax.link.timing`): the first of its detected photons in
+    ``sig`` order (the others contribute their gated overlap), else a second photon (``multi_photon``), else a
+    dark count. Two causes' times are integrated exactly over the gate, the coincidence window and (under the
+    correction) the phase ``exp(-i (w_a - w_b) Delta_a (t_1 - t_2))``, ``t_1`` at the detector that watches
+    mode 0, with the jitter's residual ``exp(-((w_a - w_b) sigma)^2 Delta_a^2)``. This is exact whenever each
+    fired detector receives one particle (and for every event without a coincidence window or correction); when
+    a threshold detector receives several (a photon and a dark count, two photons), its click time is taken as
+    the cause's, not the earliest arrival's.
+    """
+
+    def __init__(self, link: Any, an: Any, st: Any, tm: Any, dens: list, gram: list, noise_k: list, noise_p: list,
+                 noise_none: list, kind: str) -> None:
+        self.kind, self.tm, self.dens, self.gram = kind, tm, dens, gram
+        self.noise_k, self.noise_p, self.noise_none = noise_k, noise_p, noise_none
+        self.n_det = len(an.detectors)
+        self.no_dark = [jnp.exp(-mu) for mu in st.mean_dark]
+        self.dark = [timing_mod.dark_density(mu / tm.window, tm.start, tm.window, kind) for mu in st.mean_dark]
+        self.dark_p = [timing_mod.gate_integral(d, tm.end) for d in self.dark]
+        self.watches0 = [any(o.endswith("_" + an.modes[0]) for o in w) for _, w in an.detectors]
+        self.delta = tm.omegas[0] - tm.omegas[1]
+        self.memo: dict = {}
+        self.tf_memo: dict = {}
+        self._batch()
+
+    def _batch(self) -> None:
+        """Every two-click integral a pattern can need, in one vectorized :func:`band_integral` (the densities'
+        numbers stacked; a dark cause always the outer variable)."""
+        causes = ([("photon", (x, y)) for x in (0, 1) for y in (0, 1)] + [("noise", (x, x)) for x in (0, 1)]
+                  + [("dark", j) for j in range(self.n_det)])
+        das = (-1, 0, 1) if self.tm.correction else (0,)
+        keys, cols = [], []
+        for c1 in causes:
+            for c2 in causes:
+                if c1[0] == "dark" and c2[0] == "dark":
+                    continue
+                for da in das:
+                    d1, d2, sgn = self._density(c1), self._density(c2), 1.0
+                    if not d2.safe:
+                        d1, d2, sgn = d2, d1, -1.0
+                    keys.append(((c1, c2), da))
+                    cols.append((d1, d2, sgn * da))
+        tm = self.tm
+
+        def stack(xs: list) -> Any:
+            return jnp.stack([jnp.asarray(x) for x in xs])
+
+        d1 = timing_mod.Density(*[stack([c[0][i] for c in cols]) for i in range(3)], False)
+        d2 = timing_mod.Density(*[stack([c[1][i] for c in cols]) for i in range(3)], True)
+        kappa = self.delta * jnp.asarray([c[2] for c in cols], dtype=float) if tm.correction else 0.0
+        values = timing_mod.band_integral(d1, d2, tm.end, tm.coincidence, kappa)
+        self.batch = {k: values[i] for i, k in enumerate(keys)}
+
+    def __call__(self, fired: list, kv: tuple, da: int) -> Any:
+        da = da if self.tm.correction else 0
+        key = (tuple(fired), kv, da)
+        if key not in self.memo:
+            coeffs = self._coefficients(tuple(fired), kv)
+            self.memo[key] = sc.add(*[sc.mul(w, self._time_factor(fired, list(causes), da))
+                                      for causes, w in coeffs.items()])
+        return self.memo[key]
+
+    def _coefficients(self, fired: tuple, kv: tuple) -> dict:
+        """``{causes: weight}`` (without the time factor), summed over where the second photons went."""
+        key = (fired, kv)
+        if key in self.memo:
+            return self.memo[key]
+        k, sig = kv
+        out: dict = {}
+        if not any(k[j] for j in range(self.n_det) if j not in fired):
+            by_det: dict = {}
+            for a, x, y in sig:
+                by_det.setdefault(a, []).append((x, y))
+            dark_rest: Any = 1.0
+            for j in range(self.n_det):
+                if j not in fired:
+                    dark_rest = sc.mul(dark_rest, self.no_dark[j])
+            dests = (-1, *fired)
+            for d_a in dests:
+                for d_b in dests:
+                    got = self._placement(fired, by_det, (d_a, d_b))
+                    if got is not None:
+                        causes, w = got
+                        out[causes] = sc.add(out.get(causes), sc.mul(w, dark_rest))
+        self.memo[key] = {c: w for c, w in out.items() if w is not None}
+        return self.memo[key]
+
+    def _placement(self, fired: tuple, by_det: dict, dests: tuple) -> tuple | None:
+        """``(causes, weight)`` with node X's second photon at detector ``dests[X]`` (-1: none; else a fired one)."""
+        w: Any = 1.0
+        for x, d in enumerate(dests):
+            if d < 0:
+                w = sc.mul(w, self.noise_none[x])
+        causes = []
+        for j in fired:
+            noise_here = [x for x, d in enumerate(dests) if d == j]
+            photons = by_det.get(j, [])
+            if self.kind == "pnr":
+                if len(photons) + len(noise_here) > 1:
+                    return None
+                if photons or noise_here:
+                    w = sc.mul(w, self.no_dark[j])
+            if photons:
+                for x, y in photons[1:]:
+                    w = sc.mul(w, self.gram[x][y])
+                for x in noise_here:
+                    w = sc.mul(w, self.noise_p[x][j])
+                causes.append(("photon", photons[0]))
+            elif noise_here:
+                w = sc.mul(w, self.noise_k[noise_here[0]][j])
+                for x in noise_here[1:]:
+                    w = sc.mul(w, self.noise_p[x][j])
+                causes.append(("noise", (noise_here[0], noise_here[0])))
+            else:
+                causes.append(("dark", j))
+            if w is None:
+                return None
+        return tuple(causes), w
+
+    def _density(self, cause: tuple) -> Any:
+        what, lab = cause
+        if what == "dark":
+            return self.dark[lab]
+        return self.dens[lab[0]][lab[1]]
+
+    def _time_factor(self, fired: list, causes: list, da: int) -> Any:
+        pairs = sorted(zip(fired, causes), key=lambda jc: not self.watches0[jc[0]])  # t_1: mode 0's detector
+        key = (tuple(c for _, c in pairs), da)
+        if key in self.tf_memo:
+            return self.tf_memo[key]
+        tm = self.tm
+        if len(causes) == 1:
+            what, lab = causes[0]
+            out = self.dark_p[lab] if what == "dark" else self.gram[lab[0]][lab[1]]
+        else:
+            (_, c1), (_, c2) = pairs
+            kappa = self.delta * da if tm.correction else 0.0
+            if c1[0] == "dark" and c2[0] == "dark":
+                out = sc.mul(sc.mul(self.dark_p[c1[1]], self.dark_p[c2[1]]),
+                             timing_mod.uniform_pair_fraction(tm.window, tm.coincidence, kappa))
+            else:
+                out = self.batch[((c1, c2), da)]
+            if tm.correction and da:
+                out = out * jnp.exp(-((self.delta * tm.jitter_ns) ** 2))
+        self.tf_memo[key] = out
+        return out
+
+
 def _re(x: Any) -> Any:
     if x is None:
         return None
@@ -401,11 +592,9 @@ def _sum_rows(a: dict, b: dict) -> dict:
     return {i: v for i, v in out.items() if v}
 
 
-def _entries(prog: Any, coherence: Any, number: list) -> dict:
+def _entries(prog: Any, number: list) -> dict:
     out = {}
-    for ((i, o1), (j, o2)), v in prog.entries.items():
-        if i != j:
-            v = sc.mul(v, coherence)
+    for ((i, o1), (j, o2)), v in prog.ion_entries().items():
         dn = sum(o1) - sum(o2)
         if dn:
             for f in number:

@@ -29,8 +29,7 @@ from ..core.fock import lift_unitary
 from ..core.registers import extend_register, merge_registers
 from ..core.space import FockRegister, Qudit, Space
 from ..core.state import DensityMatrix, complex_dtype, tensor
-from ..core.superop import apply_superop, dephasing_superop, memory_decay_superop
-from .program import analyzer, frequency_coherence, node_program, station_numbers
+from .program import analyzer, node_program, station_numbers
 from .weights import photon_tables
 
 __all__ = ["node_state", "dense_patterns", "DenseStructure", "dense_structure"]
@@ -106,9 +105,10 @@ def dense_structure(protocol: str, encoding: str, kind: str) -> DenseStructure:
 def _source_state(prog) -> DensityMatrix:  # noqa: ANN001
     space = Space(Qudit("ion"), FockRegister("photon", prog.modes, prog.n_max))
     reg = space["photon"]
-    real = jnp.result_type(*[v for v in prog.entries.values()], jnp.zeros(()).dtype)
+    entries = prog.ion_entries()
+    real = jnp.result_type(*[v for v in entries.values()], jnp.zeros(()).dtype)
     idx = {}
-    for ((i, o1), (j, o2)), v in prog.entries.items():
+    for ((i, o1), (j, o2)), v in entries.items():
         idx[(i * reg.dim + reg.index(o1), j * reg.dim + reg.index(o2))] = v
     zero = jnp.zeros((), real)
     rows = [jnp.stack([jnp.asarray(idx.get((r, c), zero), real) for c in range(space.dim)]) for r in range(space.dim)]
@@ -119,9 +119,7 @@ def node_state(link, which: str) -> DensityMatrix:  # noqa: ANN001
     """One node's ion-photon state after its whole path, on ``Space(Qudit("ion"), FockRegister("photon",
     modes + perp copies, bound))`` (node A's internal copies are empty: A's wavepacket is the reference)."""
     prog = node_program(link, which)
-    st = _source_state(prog)
-    st = apply_superop(st, dephasing_superop(prog.z_error), on="ion")
-    st = apply_superop(st, memory_decay_superop(prog.wait_s, jnp.inf, prog.t2_s), on="ion")
+    st = _source_state(prog)  # the ion's channels included (NodeProgram.ion_entries)
     for _, el in prog.elements:
         st = el.apply(st, "photon", prog.modes)
     reg = st.space["photon"]
@@ -257,8 +255,4 @@ def dense_patterns(link, picture: str) -> jax.Array:  # noqa: ANN001
         per = jnp.einsum("pxyuv,iujx,kvly->pikjl", e, ta, tb, optimize="optimal").reshape(-1, 4, 4)
     else:
         raise ValueError(f"unknown picture {picture!r}")
-    coherence = frequency_coherence(link)
-    if coherence is not None:
-        rho = apply_superop(DensityMatrix(per, _ION_SPACE), dephasing_superop((1.0 - coherence) / 2.0), on="ion_a")
-        per = rho.data
     return per

@@ -97,10 +97,17 @@ def resolve_method(method: Any = None, picture: str | None = None) -> Method:
 
 def _concrete(link: Any, method: Method) -> Method:
     if isinstance(method, Auto):
-        return Compiled() if supports(link) else DenseHeisenberg()
+        method = Compiled() if supports(link) else DenseHeisenberg()
     if isinstance(method, Compiled) and not supports(link):
         raise ConfigError("method 'compiled' cannot run this link: an element has no amplitude rule; use "
                           "method='auto' (falls back to the dense path) or 'heisenberg'.")
+    det = link.detection
+    if not isinstance(method, Compiled) and (det.time_resolved_correction or det.coincidence_filter):
+        what = "detection.time_resolved_correction" if det.time_resolved_correction else \
+            "a finite detection.coincidence_window_ns"
+        why = "" if supports(link) else " (and an element of this link has no amplitude rule, so neither can run it)"
+        raise ConfigError(f"The dense methods model time-integrating gated detection; {what} needs the click times, "
+                          f"which only method='compiled' integrates{why}.")
     return method
 
 

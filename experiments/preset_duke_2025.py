@@ -1,9 +1,9 @@
-"""Paper vs ionjax for the ionq_ba preset, its error budget, and a scan of its dominant knob.
+"""Paper vs ionjax for the duke_2025 preset, its error budget, and a scan of its dominant knob.
 
 The detection window trades rate for fidelity: a short window cuts the photon's tail (rate) while
 dark counts grow with the window; at 10 Hz dark counts the fidelity barely moves.
 
-Run: python experiments/preset_ionq_ba.py
+Run: python experiments/preset_duke_2025.py
 """
 
 import jax
@@ -17,6 +17,6 @@ KNOB = "detection.window_ns"
 VALUES = [5.0, 10.0, 20.0, 40.0, 80.0, 160.0]
 
 if __name__ == "__main__":
-    print(ij.presets.compare("ionq_ba"))
+    print(ij.presets.compare("duke_2025"))
     print(f"\nScan of {KNOB}:")
-    print(format_scan(knob_scan(ij.presets.get("ionq_ba"), KNOB, VALUES), KNOB))
+    print(format_scan(knob_scan(ij.presets.get("duke_2025"), KNOB, VALUES), KNOB))
