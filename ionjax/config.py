@@ -159,11 +159,8 @@ class DetectionParams:
         INF, 0.0, INF, help="two_photon: accept only |t_c - t_d| <= this between the two clicks, ns (inf: no filter)")
     timing_jitter_ps: jax.Array = param(0.0, 0.0, INF,
                                         help="rms timing jitter of each detector, ps (it limits the "
-                                             "time-resolved correction)",
-                                        inf_refused="the time-resolved correction multiplies the jitter by the "
-                                                    "frequency offset, and inf x 0 is NaN; give the rms jitter in "
-                                                    "ps (one much longer than the inverse offset already gives "
-                                                    "the fully dephased limit)")
+                                             "time-resolved correction; inf: the correction fully dephases "
+                                             "photons that differ in frequency)")
     detectors: tuple = ()
     detector_names: tuple = _static(default=())
     kind: str = _static(default="threshold")
@@ -753,7 +750,7 @@ def _node(sec: str, given: Any, protocol: str, encoding: str) -> NodeParams:
     decay = _choice(f"{sec}.memory_decay", given.get("memory_decay", "exponential") if isinstance(given, Mapping)
                     else "exponential", MEMORY_DECAYS)
     coupling = given.get("fiber_coupling", "") if isinstance(given, Mapping) else ""
-    if coupling == "" and isinstance(given, Mapping) and "numerical_aperture" in given:
+    if coupling == "" and flat["numerical_aperture"] != SCHEMA[sec]["numerical_aperture"].default:
         raise ConfigError(f"{sec}.numerical_aperture needs {sec}.fiber_coupling = \"single_mode\" or \"multimode\" "
                           "(how the collected light enters the fiber).")
     if coupling:

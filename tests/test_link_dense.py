@@ -43,9 +43,8 @@ import itertools
 import math
 
 import numpy as np
-from scipy import integrate
 import pytest
-from scipy import stats
+from scipy import integrate, stats
 from scipy.linalg import expm
 
 import ionjax as ij
@@ -160,7 +159,7 @@ def _gate_integral(v, f):
     out = 0j
     for lo, hi in zip(kinks[:-1], kinks[1:]):
         for part in (np.real, np.imag):
-            out += (1j if part is np.imag else 1.0) * integrate.quad(lambda t: part(f(t)), lo, hi, limit=400,
+            out += (1j if part is np.imag else 1.0) * integrate.quad(lambda t, part=part: part(f(t)), lo, hi, limit=400,
                                                                        epsabs=1e-14, epsrel=1e-12)[0]
     return out
 

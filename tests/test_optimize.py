@@ -178,7 +178,8 @@ def test_link_to_toml_round_trips(link):
 
     from ionjax.optimize import link_to_toml
 
-    for lk in (link.set({"nodes.qubit_t2_s": 0.5, "detection.window_ns": 1.0 / 3.0}), link, ij.presets.get("duke_2025")):
+    for lk in (link.set({"nodes.qubit_t2_s": 0.5, "detection.window_ns": 1.0 / 3.0}), link,
+               ij.presets.get("duke_2025")):
         text = link_to_toml(lk)
         assert ij.load_link(tomllib.loads(text)).to_dict() == lk.to_dict()
     assert "qubit_t2_s = inf" in link_to_toml(link)

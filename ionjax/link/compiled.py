@@ -571,8 +571,10 @@ class _ClickWeights:
                              timing_mod.uniform_pair_fraction(tm.window, tm.coincidence, kappa))
             else:
                 out = self.batch[((c1, c2), da)]
-            if tm.correction and da:
-                out = out * jnp.exp(-((self.delta * tm.jitter_ns) ** 2))
+            if tm.correction and da:  # the jitter's residual (1 where the photons share a frequency, any jitter)
+                same = self.delta == 0.0
+                sigma = jnp.where(same, 0.0, tm.jitter_ns)
+                out = out * jnp.exp(-((self.delta * sigma) ** 2))
         self.tf_memo[key] = out
         return out
 
