@@ -15,6 +15,7 @@ the link's description (:func:`ionjax.link.program.path_transmission`), and its 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import jax
 
@@ -31,9 +32,7 @@ def link_number(link: ij.Link, what: str) -> float:
 
 def ion_photon_rate(link: ij.Link, fiber_km: float) -> float:
     """UMD-style ion-photon detection rate of node A with ``fiber_km`` of fiber (s^-1)."""
-    node = link.node_a
-    node = type(node)(**{**{f: getattr(node, f) for f in node.__dataclass_fields__},
-                         "fiber_length_km": jax.numpy.asarray(fiber_km)})
+    node = dataclasses.replace(link.node_a, fiber_length_km=jax.numpy.asarray(fiber_km))
     eta = path_transmission(node, link) * link.detection.efficiency
     return float(link.attempt_rate_hz * eta)
 

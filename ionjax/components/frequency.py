@@ -80,7 +80,10 @@ def frequency_phase_coherence(frequency_separation_hz: Any, timing_jitter_ps: An
     """
     check_range("frequency_separation_hz", frequency_separation_hz, fix="Give a finite frequency in Hz.")
     check_range("timing_jitter_ps", timing_jitter_ps, 0.0, jnp.inf, fix="The rms jitter is a duration >= 0 in ps.")
-    x = 2.0 * jnp.pi * jnp.asarray(frequency_separation_hz) * jnp.asarray(timing_jitter_ps) * 1e-12
+    df = jnp.asarray(frequency_separation_hz)
+    # photons of one frequency need no correction, whatever the jitter (inf included: no 0 x inf)
+    sigma = jnp.where(df == 0.0, 0.0, jnp.asarray(timing_jitter_ps))
+    x = 2.0 * jnp.pi * df * sigma * 1e-12
     return jnp.exp(-(x**2))
 
 

@@ -34,8 +34,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Wavepacket", "angular_frequency_rad_per_ns", "gate_acceptance", "gated_overlap", "temporal_overlap",
-           "MAX_LIFETIMES"]
+__all__ = ["Wavepacket", "angular_frequency_rad_per_ns", "gate_acceptance", "gated_overlap", "MAX_LIFETIMES"]
 
 #: beyond this many lifetimes a gate holds the whole tail to every precision; spans are clipped there (with the
 #: gradient stopped) so that ``span / tau^2`` in a derivative cannot overflow against ``exp(-span/tau) = 0``.
@@ -91,13 +90,3 @@ def gated_overlap(a: Wavepacket, b: Wavepacket, start_ns: Any, window_ns: Any) -
     q = delta / k
     ratio = (ga / k) * (gb / k) * shape * start / ((1.0 + q * q) * jnp.where(ok, den, 1.0))
     return jnp.where(ok, jnp.minimum(ratio, 1.0), 1.0)
-
-
-def temporal_overlap(a: Wavepacket, b: Wavepacket) -> jax.Array:
-    """``|<xi_a|xi_b>|^2`` of the whole wavepackets: ``4 G_a G_b exp(-G_first |d_a - d_b|) / ((G_a + G_b)^2 +
-    4 delta^2)``, ``G_first`` the rate of the photon that arrives first."""
-    ga, gb = 1.0 / jnp.asarray(a.lifetime_ns), 1.0 / jnp.asarray(b.lifetime_ns)
-    delta = angular_frequency_rad_per_ns(a.offset_mhz) - angular_frequency_rad_per_ns(b.offset_mhz)
-    dd = jnp.asarray(b.delay_ns) - jnp.asarray(a.delay_ns)
-    first = jnp.where(dd >= 0.0, ga, gb)
-    return 4.0 * ga * gb * jnp.exp(-first * jnp.abs(dd)) / ((ga + gb) ** 2 + 4.0 * delta**2)

@@ -33,6 +33,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from ..components.frequency import frequency_phase_coherence
 from ..components.sources import PERP_SUFFIX
 from ..elements import Loss, ModePhase, NumberDephasing, Split, UniformLoss, Unitary
 from . import scalars as sc
@@ -450,8 +451,9 @@ class _ClickWeights:
         self.dark_p = [timing_mod.gate_integral(d, tm.end) for d in self.dark]
         self.watches0 = [any(o.endswith("_" + an.modes[0]) for o in w) for _, w in an.detectors]
         self.delta = tm.omegas[0] - tm.omegas[1]
-        self.memo: dict = {}
-        self.tf_memo: dict = {}
+        self.memo: dict = {}  # (fired, (k, sig), da) -> weight
+        self.coeff_memo: dict = {}  # (fired, (k, sig)) -> {causes: weight}
+        self.tf_memo: dict = {}  # (oriented causes, da) -> time factor
         self._batch()
 
     def _batch(self) -> None:
@@ -494,8 +496,8 @@ class _ClickWeights:
     def _coefficients(self, fired: tuple, kv: tuple) -> dict:
         """``{causes: weight}`` (without the time factor), summed over where the second photons went."""
         key = (fired, kv)
-        if key in self.memo:
-            return self.memo[key]
+        if key in self.coeff_memo:
+            return self.coeff_memo[key]
         k, sig = kv
         out: dict = {}
         if not any(k[j] for j in range(self.n_det) if j not in fired):
@@ -513,8 +515,8 @@ class _ClickWeights:
                     if got is not None:
                         causes, w = got
                         out[causes] = sc.add(out.get(causes), sc.mul(w, dark_rest))
-        self.memo[key] = {c: w for c, w in out.items() if w is not None}
-        return self.memo[key]
+        self.coeff_memo[key] = {c: w for c, w in out.items() if w is not None}
+        return self.coeff_memo[key]
 
     def _placement(self, fired: tuple, by_det: dict, dests: tuple) -> tuple | None:
         """``(causes, weight)`` with node X's second photon at detector ``dests[X]`` (-1: none; else a fired one)."""
@@ -571,10 +573,8 @@ class _ClickWeights:
                              timing_mod.uniform_pair_fraction(tm.window, tm.coincidence, kappa))
             else:
                 out = self.batch[((c1, c2), da)]
-            if tm.correction and da:  # the jitter's residual (1 where the photons share a frequency, any jitter)
-                same = self.delta == 0.0
-                sigma = jnp.where(same, 0.0, tm.jitter_ns)
-                out = out * jnp.exp(-((self.delta * sigma) ** 2))
+            if tm.correction and da:  # the correction's residual from the jitter
+                out = out * frequency_phase_coherence(self.delta * 1e9 / (2.0 * jnp.pi), tm.jitter_ps)
         self.tf_memo[key] = out
         return out
 

@@ -337,7 +337,7 @@ class Timing:
         start, end: the gate ``[start, end]`` (ns); window: ``end - start``.
         coincidence: the coincidence window ``T_c`` (ns; inf: none).
         correction: static: the time-resolved phase correction is applied.
-        jitter_ns: each detector's rms timing jitter (ns).
+        jitter_ps: each detector's rms timing jitter (ps).
     """
 
     rates: tuple
@@ -348,7 +348,7 @@ class Timing:
     window: Any
     coincidence: Any
     correction: bool
-    jitter_ns: Any
+    jitter_ps: Any
 
 
 def timing(link: Any) -> Timing:
@@ -359,7 +359,7 @@ def timing(link: Any) -> Timing:
                   tuple(angular_frequency_rad_per_ns(x.offset_mhz) for x in w),
                   tuple(jnp.asarray(x.delay_ns) for x in w),
                   det.window_start_ns, det.window_start_ns + det.window_ns, det.window_ns,
-                  det.coincidence_window_ns, det.time_resolved_correction, 1e-3 * det.timing_jitter_ps)
+                  det.coincidence_window_ns, det.time_resolved_correction, det.timing_jitter_ps)
 
 
 def station_numbers(link: Any) -> StationNumbers:
