@@ -10,12 +10,14 @@ The density-matrix engine lives in :mod:`ionjax.core` (its names are re-exported
 here), the physical building blocks in :mod:`ionjax.components`.
 """
 
-from . import components, elements, link, method, network, presets
+from . import components, data, elements, link, method, network, presets
 from .budget import error_budget
 from .config import Link, load_link
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
+from .data import load_data
 from .errors import ConfigError
+from .fit import FitResult, FitWarning, expected_counts, fit, sample_counts
 from .link import LinkResult, LinkStatus, simulate
 from .network import (
     ChainResult,
@@ -41,6 +43,13 @@ __all__ = [
     "ChainResult",
     "CheckpointWarning",
     "ConfigError",
+    "FitResult",
+    "FitWarning",
+    "data",
+    "expected_counts",
+    "fit",
+    "load_data",
+    "sample_counts",
     "GridWarning",
     "OptimizeResult",
     "ParetoFront",

@@ -123,6 +123,9 @@ class NodeParams:
     branching_ratio: jax.Array = param(1.0, 0.0, 1.0,
                                        help="fraction of the excited state's decays that emit into the photon "
                                             "channel (other decays are loss); a species sets it")
+    readout_error: jax.Array = param(
+        0.0, 0.0, 0.5, help="P(this ion's qubit measurement reads the other outcome), each basis and outcome alike: "
+                            "enters measured parity data (ij.expected_counts, ij.fit), not the heralded state")
     path: tuple = ()
     path_names: tuple = _static(default=())
     excitation: ExcitationParams | None = None

@@ -13,6 +13,7 @@ knows from the suffix).
 Fidelity never runs past 1 on a plot: colour scales of fidelity end at ``min(max, 1)`` and fidelity
 axes at 1 (a fidelity is at most 1; rounding can put a value a few ulp above it). Axes of histories
 show plain numbers (no offset notation such as ``+9.99e-1``).
+* :func:`plot_fit`: measured data against a fitted model (:class:`~ionjax.fit.FitResult`), with residuals;
 * :func:`plot_frontier`: fidelity against rate (a :class:`~ionjax.optimize.ParetoFront`, or arrays),
   optionally with a marked operating point and the points of a sweep behind it.
 """
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_sweep", "plot_sweep_summary", "plot_history", "plot_frontier", "figure", "key_units"]
+__all__ = ["plot_sweep", "plot_sweep_summary", "plot_history", "plot_frontier", "plot_fit", "figure", "key_units"]
 
 _LABELS = {
     "fidelity": "fidelity",
@@ -323,3 +324,66 @@ def _label_2d(ax, xk: str, yk: str, x_log: bool, y_log: bool) -> None:  # noqa: 
 def _link_name(result) -> str:  # noqa: ANN001
     """The swept link's name, or ''."""
     return getattr(result.link, "name", "") if getattr(result, "link", None) is not None else ""
+
+
+def plot_fit(result: Any, path: str | os.PathLike | None = None, title: str | None = None) -> Any:
+    """The data of a :class:`~ionjax.fit.FitResult` against the fitted model, one panel per measured quantity,
+    each with its residuals below.
+
+    Herald counts: each pattern's heralds per attempt (binomial error bars) against the first varied key (or
+    the row). Correlations: each basis's (and pattern's) correlator ``<sigma_A sigma_B>`` (binomial error
+    bars). Residuals are in standard deviations, ``(n - N p) / sqrt(N p (1 - p))``.
+    """
+    from .data import HeraldCounts
+    from .fit import expected_counts
+
+    tables = list(result.tables)
+    model = expected_counts(result.link, tables)
+    panels = []  # (title, x, xlabel, measured, error, expected, residual)
+    for t, m in zip(tables, model):
+        x, xlabel = (t.settings[:, 0], _with_unit(t.keys[0])) if t.keys else (np.arange(t.rows), "row")
+        if isinstance(t, HeraldCounts):
+            n_att = t.attempts
+            for j, p in enumerate(t.patterns):
+                meas, exp = t.counts[:, j] / n_att, m.counts[:, j] / n_att
+                err = np.sqrt(np.maximum(meas * (1 - meas), 1e-300) / n_att)
+                sd = np.sqrt(np.maximum(exp * (1 - exp) * n_att, 1e-300))
+                panels.append((f"herald {p}", x, xlabel, meas, err, exp, (t.counts[:, j] - m.counts[:, j]) / sd,
+                               "heralds per attempt"))
+        else:
+            groups = dict.fromkeys(zip(t.bases, t.patterns))
+            for b, p in groups:
+                rows = [i for i in range(t.rows) if t.bases[i] == b and t.patterns[i] == p]
+                n = t.counts[rows].sum(axis=1)
+                meas, exp = t.correlators[rows], m.correlators[rows]
+                err = np.sqrt(np.maximum(1 - meas ** 2, 1e-12) / np.maximum(n, 1))
+                sd = np.sqrt(np.maximum(1 - exp ** 2, 1e-12) / np.maximum(n, 1))
+                panels.append((f"{b} ({p})", x[rows], xlabel, meas, err, exp, (meas - exp) / sd,
+                               "<sigma_A sigma_B>"))
+    cols = min(3, len(panels))
+    nrows = -(-len(panels) // cols)
+    fig = figure(4.0 * cols, 3.6 * nrows)
+    grid = fig.add_gridspec(2 * nrows, cols, height_ratios=[3, 1] * nrows)
+    for k, (name, x, xlabel, meas, err, exp, res, ylabel) in enumerate(panels):
+        r, c = divmod(k, cols)
+        ax = fig.add_subplot(grid[2 * r, c])
+        axr = fig.add_subplot(grid[2 * r + 1, c], sharex=ax)
+        order = np.argsort(x)
+        ax.errorbar(x, meas, yerr=err, fmt="o", ms=3, color="C0", label="data")
+        ax.plot(np.asarray(x)[order], np.asarray(exp)[order], "-", color="C3", lw=1.2, label="fit")
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+        axr.axhline(0.0, color="0.6", lw=0.8)
+        axr.plot(x, res, "o", ms=3, color="C0")
+        axr.set_ylabel("resid. (sd)", fontsize=8)
+        axr.set_xlabel(xlabel, fontsize=8)
+        if k == 0:
+            ax.legend(fontsize=8)
+    fig.suptitle(title if title is not None else
+                 f"fit: deviance {result.deviance:.3g} on {result.dof} dof (p = {result.p_value:.3g})", fontsize=10)
+    return _finish(fig, path)
+
+
+def _with_unit(key: str) -> str:
+    unit = key_units(key)
+    return f"{key} ({unit})" if unit else key

@@ -38,6 +38,7 @@ EXTRA_DEFAULTS = {
     "detection.coincidence_window_ns": float("inf"),
     "node_a.qubit_t1_s": math.inf,  # Physics of the photon: memory, species, collection, recoil
     "node_a.branching_ratio": 1.0,
+    "node_a.readout_error": 0.0,  # measured data: the ion readout
     "node_a.numerical_aperture": 0.6,
     "node_a.mode_matching": 1.0,
     "node_a.lamb_dicke_parameter": 0.0,
@@ -361,7 +362,8 @@ def test_link_is_a_pytree_of_numbers_with_static_structure():
     leaves, treedef = jax.tree_util.tree_flatten(link)
     # 26 + the station's beam splitter (R, phi) + the photon's physics (10 per node, 2 of the detection) - the
     # moved frequency offset
-    assert len(leaves) == len(link.numeric_keys()) == 49
+    # + the ions' readout error (2)
+    assert len(leaves) == len(link.numeric_keys()) == 51
     assert all(isinstance(x, jax.Array) and x.shape == () for x in leaves)
     rebuilt = jax.tree_util.tree_unflatten(treedef, [np.float64(x) for x in leaves])
     assert (rebuilt.protocol, rebuilt.encoding, rebuilt.detection.kind) == ("two_photon", "time_bin", "pnr")

@@ -24,13 +24,15 @@ INTERIOR = {
                "photon_lifetime_ns": 9.0, "qubit_t2_s": 2e-4, "time_bin_pulse_error": 0.08,
                "photon_frequency_offset_mhz": -1.0, "arrival_delay_ns": 0.3, "qubit_t1_s": 5e-3,
                "lamb_dicke_parameter": 0.05, "mean_phonon_number": 2.0, "trap_frequency_mhz": 1.1,
-               "time_bin_spacing_ns": 300.0, "mode_matching": 0.9, "branching_ratio": 0.95},
+               "time_bin_spacing_ns": 300.0, "mode_matching": 0.9, "branching_ratio": 0.95,
+               "readout_error": 0.01},
     "node_b": {"collection_efficiency": 0.25, "fiber_length_km": 5.0, "fiber_attenuation_db_per_km": 0.3,
                "excitation_probability": 0.7, "ion_photon_fidelity": 0.93, "multi_photon_probability": 0.06,
                "photon_lifetime_ns": 12.0, "qubit_t2_s": 3e-4, "time_bin_pulse_error": -0.06,
                "photon_frequency_offset_mhz": 3.0, "arrival_delay_ns": 0.7, "qubit_t1_s": 4e-3,
                "lamb_dicke_parameter": 0.04, "mean_phonon_number": 3.0, "trap_frequency_mhz": 0.9,
-               "time_bin_spacing_ns": 310.0, "mode_matching": 0.8, "branching_ratio": 0.9},
+               "time_bin_spacing_ns": 310.0, "mode_matching": 0.8, "branching_ratio": 0.9,
+               "readout_error": 0.02},
     "detection": {"efficiency": 0.75, "dark_count_rate_hz": 5e4, "window_ns": 25.0, "timing_jitter_ps": 3.0,
                   "window_start_ns": 0.5},
     "interference": {"mode_overlap": 0.85, "phase_noise_rad": 0.3},
@@ -82,7 +84,7 @@ def test_gradients_match_finite_differences(protocol, encoding, kind):
     f0 = np.asarray(_outputs(link))
     assert np.all(np.isfinite(f0)) and 0.3 < f0[0] < 0.99 and f0[1] > 1e-5
     keys = _leaf_keys(link)
-    assert len(keys) == 49  # 26 + the station's beam splitter (R, phi) + the photon's physics (22) - 1 moved
+    assert len(keys) == 51  # 26 + the beam splitter (R, phi) + the photon (22) - 1 moved + readout (2)
     rel_step = 1e-4
     mismatches = []
     for key in keys:

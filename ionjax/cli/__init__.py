@@ -1,4 +1,4 @@
-"""The ``ionjax`` command: ``simulate | sweep | optimize | network | presets | demo``.
+"""The ``ionjax`` command: ``simulate | sweep | optimize | fit | network | presets | demo``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``,
 which adds its parser and sets ``func`` (``args -> exit status``); shared helpers
@@ -34,7 +34,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-_SUBCOMMANDS = ("simulate", "presets", "demo", "sweep", "optimize", "network")
+_SUBCOMMANDS = ("simulate", "presets", "demo", "sweep", "optimize", "fit", "network")
 
 #: Compiles that take at least this long (s) are written to the persistent cache. JAX's default
 #: (1 s) would skip most of a link's compiles, which take 0.05-1 s each on a laptop CPU.

@@ -267,9 +267,9 @@ def _expand(occ: tuple, offset: int) -> tuple:
     return tuple(offset + i for i, n in enumerate(occ) for _ in range(n))
 
 
-def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
-    """Per-pattern probabilities ``(P,)``, unnormalized fidelities ``(P,)`` and the summed, Pauli-frame
-    corrected, unnormalized heralded state ``(4, 4)`` (ion A first), written out on scalars."""
+def compiled_patterns(link: Any) -> Any:
+    """Each accepted pattern's unnormalized, Pauli-frame corrected heralded ion-ion block ``(P, 4, 4)`` (ion A
+    first; its trace is the pattern's probability per attempt), written out on scalars."""
     an = analyzer(link.protocol, link.encoding)
     vars_ = Vars()
     # time-resolved acceptance (a coincidence window, the phase correction): each detected photon keeps the label of
@@ -389,11 +389,10 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
         def weigh(fired: list, kv: tuple, da: int) -> Any:
             return product[fire.index(tuple(d in fired for d in range(n_det)))](kv[0])
     sign = [1.0 if p[2] != "psi-" else -1.0 for p in an.patterns]  # Pauli frame: Z on ion A for Psi-
-    psi = np.array([0.0, 1.0, 1.0, 0.0]) / np.sqrt(2.0)  # Psi+ on (ion_a ion_b)
     real = jnp.result_type(link.node_a.collection_efficiency)
     zero = jnp.zeros((), real)
-    probs, unnorm_f = [], []
-    state: dict = {}
+    cd = (zero + 0j).dtype
+    blocks_out = []
     for p in range(len(an.patterns)):
         fired = [d for d in range(n_det) if fire[p][d]]
         out = {}
@@ -403,28 +402,17 @@ def compiled_patterns(link: Any) -> tuple[Any, Any, Any]:
             if v is not None and da != 0:
                 v = sc.mul(sign[p], v)
             out[(r, c)] = v
-        probs.append(sc.add(*[_re(out.get((r, r))) for r in range(4)]))
-        f_terms = []
-        for (r, c), v in out.items():
-            coef = psi[r] * psi[c]
-            if coef and v is not None:
-                f_terms.append(sc.mul(coef, _re(v)) if r == c else sc.mul(2.0 * coef, _re(v)))
-        unnorm_f.append(sc.add(*f_terms))
-        for rc, v in out.items():
-            state[rc] = sc.add(state.get(rc), v)
-
-    def fill(x: Any) -> Any:
-        return zero if x is None else jnp.asarray(x, real) if not sc.is_complex(x) else x
-
-    cd = (zero + 0j).dtype
-    mat = []
-    for r in range(4):
-        row = []
-        for c in range(4):
-            v = state.get((r, c)) if r <= c else sc.conj(state.get((c, r)))
-            row.append(jnp.asarray(zero if v is None else v).astype(cd))
-        mat.append(jnp.stack(row))
-    return (jnp.stack([fill(x) for x in probs]), jnp.stack([fill(x) for x in unnorm_f]), jnp.stack(mat))
+        mat = []
+        for r in range(4):
+            row = []
+            for c in range(4):
+                v = out.get((r, c)) if r <= c else sc.conj(out.get((c, r)))
+                if v is not None and r == c:
+                    v = _re(v)  # a diagonal entry is a probability: real
+                row.append(jnp.asarray(zero if v is None else v).astype(cd))
+            mat.append(jnp.stack(row))
+        blocks_out.append(jnp.stack(mat))
+    return jnp.stack(blocks_out)
 
 
 class _ClickWeights:

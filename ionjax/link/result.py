@@ -65,6 +65,9 @@ class LinkResult:
         pattern_probabilities: ``(..., P)`` probability per attempt of each accepted pattern.
         pattern_fidelities: ``(..., P)`` fidelity of each pattern's state to its own target (0 for a
             pattern that does not occur).
+        pattern_states: ``(..., P, 4, 4)`` each accepted pattern's normalized heralded ion-ion state after its
+            Pauli-frame correction to :attr:`target` (ion A first); the zero matrix for a pattern that does
+            not occur. :attr:`state` is their average weighted by :attr:`pattern_probabilities`.
         attempt_rate_hz: ``(...)``.
         status: ``(...)`` int32 codes of :class:`LinkStatus` (0 ``heralded``, 1 ``no_herald``).
         pattern_names: names of the ``P`` accepted click patterns (static).
@@ -80,6 +83,7 @@ class LinkResult:
     pattern_fidelities: jax.Array
     attempt_rate_hz: jax.Array
     status: jax.Array
+    pattern_states: jax.Array = None  # type: ignore[assignment]
     pattern_names: tuple[str, ...] = field(metadata=dict(static=True), default=())
     pattern_targets: tuple[str, ...] = field(metadata=dict(static=True), default=())
     target: str = field(metadata=dict(static=True), default="psi+")

@@ -111,17 +111,14 @@ def _concrete(link: Any, method: Method) -> Method:
     return method
 
 
-def _corrected(link: Any, per: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """From per-pattern heralded blocks ``(P, 4, 4)``: probabilities, unnormalized fidelities, summed state."""
+def _frame_corrected(link: Any, per: jax.Array) -> jax.Array:
+    """Per-pattern heralded blocks ``(P, 4, 4)`` with each pattern's Pauli-frame correction to Psi+ (Z on ion A
+    for a Psi- pattern)."""
     an = analyzer(link.protocol, link.encoding)
     sign = np.array([[1.0, -1.0] if p[2] == "psi-" else [1.0, 1.0] for p in an.patterns])
     s = jnp.asarray(sign, per.real.dtype)
     sa = jnp.repeat(s, 2, axis=1)  # ion A index is the slow one of (ion_a, ion_b)
-    per = per * (sa[:, :, None] * sa[:, None, :]).astype(per.dtype)
-    probs = jnp.real(jnp.trace(per, axis1=-2, axis2=-1))
-    target = jnp.asarray(bell_state("psi+"), per.dtype)
-    unnorm_f = jnp.real(jnp.einsum("i,pij,j->p", jnp.conj(target), per, target))
-    return probs, unnorm_f, jnp.sum(per, axis=0)
+    return per * (sa[:, :, None] * sa[:, None, :]).astype(per.dtype)
 
 
 def _representable(p: jax.Array) -> jax.Array:
@@ -154,21 +151,21 @@ def evaluate(link: Any, method: Any = None) -> LinkResult:
     """:func:`simulate` without its own jit and input conversion: for use inside ``jit``, ``vmap`` and ``grad``
     (sweeps and optimizers call this; ``link`` must be a :class:`~ionjax.config.Link`)."""
     method = _concrete(link, resolve_method(method) if not isinstance(method, Method) else method)
-    if isinstance(method, Compiled):
-        probs, unnorm_f, summed = compiled_patterns(link)
-    else:
-        per = dense_patterns(link, method.name)
-        probs, unnorm_f, summed = _corrected(link, per)
+    per = compiled_patterns(link) if isinstance(method, Compiled) else \
+        _frame_corrected(link, dense_patterns(link, method.name))
     real = jnp.result_type(link.node_a.collection_efficiency)
-    probs, unnorm_f = probs.astype(real), unnorm_f.astype(real)
-    summed = summed.astype(complex_dtype(probs.dtype))
+    per = per.astype(complex_dtype(real))
+    probs = jnp.real(jnp.trace(per, axis1=-2, axis2=-1)).astype(real)
+    target = jnp.asarray(bell_state("psi+"), per.dtype)
+    unnorm_f = jnp.real(jnp.einsum("i,pij,j->p", jnp.conj(target), per, target)).astype(real)
     total = jnp.sum(probs)
     ok = _representable(total)  # else no answer: LinkStatus.no_herald (see there for what is reported)
     probs = jnp.where(ok, probs, 0.0)
     total = jnp.where(ok, total, 0.0)
     pat_f = _ratio(unnorm_f, probs)
     fid = _ratio(jnp.sum(unnorm_f), total)
-    state = _ratio(summed, total)
+    state = _ratio(jnp.sum(per, axis=0), total)
+    pattern_states = _ratio(per, probs[:, None, None])
     an = analyzer(link.protocol, link.encoding)
     return LinkResult(
         fidelity=fid,
@@ -176,6 +173,7 @@ def evaluate(link: Any, method: Any = None) -> LinkResult:
         rate_hz=link.attempt_rate_hz * total,
         state=DensityMatrix(state, _ION_SPACE),
         pattern_probabilities=probs,
+        pattern_states=pattern_states,
         pattern_fidelities=pat_f,
         attempt_rate_hz=link.attempt_rate_hz,
         status=jnp.where(ok, int(LinkStatus.heralded), int(LinkStatus.no_herald)).astype(jnp.int32),
