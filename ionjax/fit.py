@@ -198,7 +198,7 @@ def log_likelihood(link: Any, data: Any) -> float:
 
 @functools.lru_cache(maxsize=16)
 def _jit_ll(spec: _Spec) -> Any:
-    return jax.jit(lambda link, grid, arrays: _log_likelihood(link, spec, grid, arrays))
+    return _Compiled(lambda link, grid, arrays: _log_likelihood(link, spec, grid, arrays), _FIT_COMPILER_OPTIONS)
 
 
 def _device(arrays: tuple) -> tuple:
@@ -257,7 +257,7 @@ def _model_tables(link: Link, attempts: Any, settings: Any, bases: Sequence[str]
 
 @functools.lru_cache(maxsize=16)
 def _jit_cells(spec: _Spec) -> Any:
-    return jax.jit(lambda link, grid, arrays: _cell_probabilities(link, spec, grid, arrays))
+    return _Compiled(lambda link, grid, arrays: _cell_probabilities(link, spec, grid, arrays), _FIT_COMPILER_OPTIONS)
 
 
 def expected_counts(link: Any, attempts: Any, settings: Mapping[str, Any] | None = None, *,
@@ -320,6 +320,23 @@ def _replace_counts(t: Table, counts: np.ndarray) -> Table:
     return dataclasses.replace(t, counts=np.asarray(counts, float), lines=())
 
 
+def _generator(key: Any) -> np.random.Generator:
+    """numpy's generator seeded by a ``jax.random`` key (new-style or ``PRNGKey``) or an integer."""
+    if isinstance(key, (int, np.integer)):
+        return np.random.default_rng(int(key))
+    k = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    if jax.dtypes.issubdtype(k.dtype, jax.dtypes.prng_key):
+        k = jax.random.key_data(k)
+    return np.random.default_rng(np.asarray(k, np.uint32).ravel().tolist())
+
+
+def _multinomial(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Multinomial draws ``(..., C)`` of ``n (...)`` trials over the cells ``p (..., C)`` (renormalized)."""
+    p = np.clip(np.asarray(p, float), 0.0, None)
+    p = p / p.sum(axis=-1, keepdims=True)
+    return rng.multinomial(np.asarray(n, np.int64), p).astype(float)
+
+
 def sample_counts(link: Any, attempts: Any, key: jax.Array, settings: Mapping[str, Any] | None = None, *,
                   bases: Sequence[str] = (), pattern: str = "all") -> list[Table]:
     """Synthetic data drawn from the model: the tables :func:`expected_counts` describes, with integer counts.
@@ -327,33 +344,33 @@ def sample_counts(link: Any, attempts: Any, key: jax.Array, settings: Mapping[st
     At each setting the herald counts are one multinomial draw over the accepted patterns and "no herald";
     with ``bases``, each pattern's heralded pairs are split uniformly over the bases (a multinomial draw) and
     each basis's outcomes drawn from that pattern's state; pooled rows (``pattern="all"``) add the patterns'
-    outcomes, which samples the pooled state exactly. ``key`` is a ``jax.random`` key.
+    outcomes, which samples the pooled state exactly. ``key`` is a ``jax.random`` key (or an integer): it seeds
+    numpy's generator, which draws on the host (the same key gives the same data).
     """
     link = link if isinstance(link, Link) else load_link(link)
-    tables, probs, bases, names = _model_tables(link, attempts, settings, bases, pattern)
+    if pattern not in ("all", "each"):
+        raise ConfigError(f"Argument `pattern` must be 'all' (pooled pairs) or 'each' (a row per pattern), got "
+                          f"{pattern!r}.")
+    # one evaluation of the model: the herald cells and every (setting, basis, pattern)'s outcome probabilities
+    tables, probs, bases, names = _model_tables(link, attempts, settings, bases, "each")
     herald = tables[0]
-    k_h, k_split, k_out = jax.random.split(key, 3)
-    cells = np.asarray(jax.random.multinomial(k_h, jnp.asarray(herald.attempts), jnp.asarray(probs[0])), float)
+    rng = _generator(key)
+    cells = _multinomial(rng, herald.attempts, probs[0])
     out = [_replace_counts(herald, cells[:, :-1])]
     if not bases:
         return out
-    # each pattern's pairs over the bases
-    n_b = len(bases)
-    split = np.asarray(jax.random.multinomial(k_split, jnp.asarray(cells[:, :-1]),
-                                              jnp.full(cells[:, :-1].shape + (n_b,), 1.0 / n_b)), float)  # (R, P, B)
-    # outcomes per (setting, basis, pattern), from the per-pattern states
-    per = Correlations(herald.keys, np.repeat(herald.settings, n_b * len(names), axis=0),
-                       tuple(b for _ in range(herald.rows) for b in bases for _ in names),
-                       tuple(p for _ in range(herald.rows) for _ in bases for p in names),
-                       np.ones((herald.rows * n_b * len(names), 4)))
-    spec, g, arrays, _ = _prepare(link, [per])
-    p_out = np.asarray(_jit_cells(spec)(link, jnp.asarray(g), _device(arrays))[0])
-    n_pairs = np.transpose(split, (0, 2, 1)).reshape(-1)  # (R, B, P) flattened like `per`
-    draws = np.asarray(jax.random.multinomial(k_out, jnp.asarray(n_pairs), jnp.asarray(p_out)), float)
-    draws = draws.reshape(herald.rows, n_b, len(names), 4)
-    corr = tables[1]
-    counts = draws.sum(axis=2).reshape(-1, 4) if pattern == "all" else draws.reshape(-1, 4)
-    out.append(_replace_counts(corr, counts))
+    n_b, n_p = len(bases), len(names)
+    # each pattern's pairs over the bases, then each (setting, basis, pattern)'s outcomes from that pattern's state
+    split = _multinomial(rng, cells[:, :-1], np.full(cells[:, :-1].shape + (n_b,), 1.0 / n_b))  # (R, P, B)
+    n_pairs = np.transpose(split, (0, 2, 1)).reshape(-1)  # (R, B, P) flattened like the correlation rows
+    draws = _multinomial(rng, n_pairs, probs[1])
+    if pattern == "each":
+        out.append(_replace_counts(tables[1], draws))
+        return out
+    pooled = draws.reshape(herald.rows, n_b, n_p, 4).sum(axis=2).reshape(-1, 4)
+    out.append(Correlations(herald.keys, np.repeat(herald.settings, n_b, axis=0),
+                            tuple(b for _ in range(herald.rows) for b in bases), (POOLED,) * (herald.rows * n_b),
+                            pooled))
     return out
 
 
@@ -387,7 +404,7 @@ def _forward_np(u: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 @functools.lru_cache(maxsize=32)
-def _solver(free: tuple[str, ...], spec: _Spec, rtol: float, atol: float, max_steps: int) -> Any:
+def _solver(free: tuple[str, ...], spec: _Spec, rtol: float, atol: float) -> Any:
     """The compiled fit: optimistix BFGS over the unconstrained knobs, whose objective is one traced model.
 
     The model (:func:`_cells_and_derived`, ``vmap``-ed over the settings) and its forward-mode Jacobian in the
@@ -436,7 +453,7 @@ def _solver(free: tuple[str, ...], spec: _Spec, rtol: float, atol: float, max_st
     tags: frozenset = frozenset()
 
     def solve(u0: jax.Array, link: Link, grid: jax.Array, arrays: tuple, bounds: jax.Array, offset: jax.Array,
-              norm: jax.Array) -> tuple:
+              norm: jax.Array, max_steps: jax.Array) -> tuple:
         # optimistix's BFGS driven through its init / step / terminate interface (optimistix.minimise's own loop,
         # less its shape pass over the objective: the shapes are known here, and that pass would trace the model
         # a second time, a third of the compile)
@@ -469,8 +486,9 @@ def _solver(free: tuple[str, ...], spec: _Spec, rtol: float, atol: float, max_st
 
 
 #: XLA options of the fit's compilation: the fit's model is a long program of scalar operations, whose LLVM
-#: optimization takes most of the compile time and buys little for a solve of milliseconds
-#: (``benchmarks/bench_fit.py``: 10 s -> 6 s compile, 0.04 s -> 0.3 s a fit, for the 4-knob calibration).
+#: optimization is a third of the compile time; without it a solve is slower but still well under a second
+#: (``benchmarks/bench_fit.py``, the 4-knob calibration on 2 cores: compile about 13 s -> 9.4 s, a fit after
+#: compilation about 0.04 s -> 0.8 s).
 _FIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
@@ -547,12 +565,13 @@ class _Problem:
 
     def run(self, start: Link, u0: np.ndarray, bounds: np.ndarray, grid: np.ndarray | None = None) -> tuple:
         """``(aux, converged, steps)`` of the solver from ``u0`` (see :func:`_solver`)."""
-        solve = _solver(self.free, self.spec, self.rtol, 1e-10, self.max_steps)
+        solve = _solver(self.free, self.spec, self.rtol, 1e-10)
         sat, _ = _saturated(self.arrays)
         # the objective is half the deviance, l_sat - l: zero for a perfect fit; unscaled (BFGS's first step is the
         # gradient, and its line search backtracks from there: a per-event scale stalls it on a flat start)
         aux, ok, steps = solve(jnp.asarray(u0), start, jnp.asarray(self.grid if grid is None else grid),
-                               _device(self.arrays), jnp.asarray(bounds), jnp.asarray(sat), jnp.asarray(1.0))
+                               _device(self.arrays), jnp.asarray(bounds), jnp.asarray(sat), jnp.asarray(1.0),
+                               jnp.asarray(self.max_steps, jnp.int32))
         return jax.tree_util.tree_map(np.asarray, aux), bool(ok), int(steps)
 
     def at(self, start: Link, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -619,9 +638,10 @@ def fit(link: Any, data: Any, free: Sequence[str] | str, *, max_steps: int = 500
     if not ok:
         notes.append(f"the solver (optimistix BFGS) stopped after {steps} steps without meeting its tolerance; raise "
                      "max_steps or start nearer the optimum")
-    for k, xi in zip(free, x):
+    for k, xi, (lo, hi, scale, sig) in zip(free, x, _bounds(link, free)):
         lo, hi = key_spec(link, k).lo, key_spec(link, k).hi
-        if xi <= lo + 1e-9 * max(abs(lo), 1.0) or xi >= hi - 1e-9 * max(abs(hi), 1.0):
+        t = (xi - lo) / (hi - lo) if sig else (xi - lo) / scale  # where it sits on its bijection's scale
+        if t < 1e-6 or (sig and t > 1.0 - 1e-6):
             notes.append(f"{k} = {xi:.6g} is at the end of its range [{lo:g}, {hi:g}]: the maximum is on the "
                          "boundary, where the errors from the curvature do not apply")
     notes += unc.notes
@@ -657,7 +677,7 @@ class _Uncertainty:
         d = np.sqrt(np.where(diag > 0, diag, 1.0))
         scaled = fisher / np.outer(d, d)
         w, v = np.linalg.eigh(scaled)
-        top = max(float(np.max(np.abs(w))), 1e-300)
+        top = max(float(np.max(w)), 1e-300)  # the best-determined direction (a negative one is not determined)
         flat = (w <= DEGENERACY_THRESHOLD * top) | (diag[np.argmax(np.abs(v), axis=0)] <= 0)
         keep = ~flat
         cov_s = (v[:, keep] / w[keep]) @ v[:, keep].T
@@ -688,7 +708,7 @@ class _Uncertainty:
 
 def _degeneracy_note(direction: np.ndarray, x: np.ndarray, free: tuple[str, ...]) -> str:
     """Say which combination of knobs the data leave undetermined (a flat direction of the likelihood)."""
-    rel = np.where(x != 0, direction * np.where(x != 0, x, 1.0), direction)  # as relative changes d(log x)
+    rel = np.where(x != 0, direction / np.where(x != 0, x, 1.0), direction)  # as relative changes d(log x)
     rel = rel / np.max(np.abs(rel))
     big = [i for i in range(len(free)) if abs(rel[i]) > 0.05]
     if len(big) == 1:

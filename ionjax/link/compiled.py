@@ -31,7 +31,6 @@ import math
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 
 from ..components.frequency import frequency_phase_coherence
 from ..components.sources import PERP_SUFFIX
