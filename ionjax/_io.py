@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["read_toml", "prepare_out_dir", "json_safe", "to_json"]
+__all__ = ["read_toml", "read_text", "prepare_out_dir", "json_safe", "to_json"]
 
 
 def read_toml(source: str | os.PathLike, what: str = "link file") -> dict[str, Any]:
@@ -29,29 +29,8 @@ def read_toml(source: str | os.PathLike, what: str = "link file") -> dict[str, A
         ConfigError: the path does not exist, is a directory, cannot be read, is not
             UTF-8 text, or is not valid TOML. The message names the file.
     """
-    if not isinstance(source, (str, os.PathLike)):
-        raise ConfigError(f"A {what} must be given as a path (str or pathlib.Path), got {source!r} "
-                          f"of type {type(source).__name__}.")
-    path = Path(source)
-    shown = str(path)
-    if not path.exists():
-        raise ConfigError(f"{what.capitalize()} {shown!r} does not exist.")
-    if path.is_dir():
-        raise ConfigError(f"{what.capitalize()} {shown!r} is a directory; give the path of a TOML file.")
-    try:
-        raw = path.read_bytes()
-    except PermissionError:
-        raise ConfigError(f"{what.capitalize()} {shown!r} cannot be read (permission denied).") from None
-    except OSError as exc:
-        raise ConfigError(f"{what.capitalize()} {shown!r} cannot be read: {exc.strerror or exc}.") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what.capitalize()} {shown!r} is not a UTF-8 TOML file (byte {exc.start} is "
-                          f"{raw[exc.start:exc.start + 1]!r}); save it as UTF-8 text.") from None
-    if "\x00" in text:
-        raise ConfigError(f"{what.capitalize()} {shown!r} is not a UTF-8 TOML file (it contains NUL bytes: "
-                          "binary, or UTF-16); save it as UTF-8 text.")
+    text = read_text(source, what, "TOML")
+    shown = str(Path(source))
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -62,6 +41,39 @@ def read_toml(source: str | os.PathLike, what: str = "link file") -> dict[str, A
     except RecursionError:
         raise ConfigError(f"{what.capitalize()} {shown!r} is nested too deeply to be a link or network "
                           "file.") from None
+
+
+def read_text(source: str | os.PathLike, what: str, fmt: str) -> str:
+    """The UTF-8 text of the ``fmt`` ("TOML", "CSV") file ``source``; ``what`` names it in errors.
+
+    Raises:
+        ConfigError: the path is not a path, does not exist, is a directory, cannot be read, or is
+            not UTF-8 text (or holds NUL bytes: binary, UTF-16). The message names the file.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        raise ConfigError(f"A {what} must be given as a path (str or pathlib.Path), got {source!r} "
+                          f"of type {type(source).__name__}.")
+    path = Path(source)
+    shown = str(path)
+    if not path.exists():
+        raise ConfigError(f"{what.capitalize()} {shown!r} does not exist.")
+    if path.is_dir():
+        raise ConfigError(f"{what.capitalize()} {shown!r} is a directory; give the path of a {fmt} file.")
+    try:
+        raw = path.read_bytes()
+    except PermissionError:
+        raise ConfigError(f"{what.capitalize()} {shown!r} cannot be read (permission denied).") from None
+    except OSError as exc:
+        raise ConfigError(f"{what.capitalize()} {shown!r} cannot be read: {exc.strerror or exc}.") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what.capitalize()} {shown!r} is not a UTF-8 {fmt} file (byte {exc.start} is "
+                          f"{raw[exc.start:exc.start + 1]!r}); save it as UTF-8 text.") from None
+    if "\x00" in text:
+        raise ConfigError(f"{what.capitalize()} {shown!r} is not a UTF-8 {fmt} file (it contains NUL bytes: "
+                          "binary, or UTF-16); save it as UTF-8 text.")
+    return text
 
 
 def prepare_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:

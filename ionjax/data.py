@@ -171,18 +171,10 @@ def load_data(source: str | os.PathLike) -> Table:
             message names the file, the line and the column. Rows that repeat with the same counts are
             dropped with a warning.
     """
-    path = Path(source)
-    shown = str(path)
-    if not path.exists():
-        raise ConfigError(f"Data file {shown!r} does not exist.")
-    if path.is_dir():
-        raise ConfigError(f"Data file {shown!r} is a directory; give the path of a CSV file.")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(f"Data file {shown!r} is not UTF-8 CSV text; save it as UTF-8.") from None
-    except OSError as exc:
-        raise ConfigError(f"Data file {shown!r} cannot be read: {exc.strerror or exc}.") from None
+    from ._io import read_text
+
+    shown = str(Path(source)) if isinstance(source, (str, os.PathLike)) else repr(source)
+    text = read_text(source, "data file", "CSV").removeprefix("\ufeff")  # a byte-order mark from a spreadsheet
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text))) if any(c.strip() for c in r)]
     if not rows:
         raise ConfigError(f"Data file {shown!r} is empty; it needs a header row and one row per setting "
