@@ -18,12 +18,19 @@ How:
 * each knob moves through the same range bijection :func:`ionjax.optimize` uses (a sigmoid for a bounded
   range, a softplus for a half line), so no step leaves the range;
 * the solver is optimistix's BFGS (a well-kept quasi-Newton minimiser with a backtracking Armijo line search),
-  with forward-mode gradients (``autodiff_mode="fwd"``): a fit has a handful of knobs, and the compiled link's
-  forward-mode derivative stays one fused loop (see :data:`ionjax.optimize.FORWARD_MODE_MAX`). BFGS rather
-  than Gauss-Newton because the objective is a likelihood, not a sum of squares (a multinomial's deviance
-  residuals are not smooth where a cell's count equals its expectation);
-* the errors come from the observed Fisher information ``I = -d^2 l / dx^2`` at the optimum (``jax.hessian``
-  in forward-over-forward mode, in the knobs' own units): ``cov = I^-1``. When ``I`` is near-singular
+  driven through its init/step/terminate interface inside one ``jax.lax.while_loop``, with the gradient in
+  forward mode: a fit has a handful of knobs, and the compiled link's forward-mode derivative stays one fused
+  loop (see :data:`ionjax.optimize.FORWARD_MODE_MAX`). BFGS rather than Gauss-Newton because the objective is
+  a likelihood, not a sum of squares (a multinomial's deviance residuals are not smooth where a cell's count
+  equals its expectation); optimistix rather than optax because it carries the termination test and the line
+  search with the solver;
+* the errors come from the observed Fisher information ``I = -d^2 l / dx^2`` at the optimum, in the knobs' own
+  units: ``cov = I^-1``. The Hessian is the central difference (step :data:`FD_STEP` in the unconstrained
+  coordinates, so no point leaves a range) of the exact forward-mode gradient, accurate to about 1e-8
+  (``tests/test_fit.py`` checks it against ``jax.jacfwd(jax.jacfwd(...))``): the exact second derivative
+  would need a second compilation of the model with second-order tangents, 3 to 10 times the fit's whole
+  compile time on this model, where the gradient's compilation is reused as it is. When ``I`` is
+  near-singular
   (the data cannot tell some combination of knobs apart, such as a collection efficiency and a detector
   efficiency from rates alone), a :class:`FitWarning` names the combination, the knobs along it get an
   infinite error, and derived quantities that depend only on the determined combinations keep a finite one;
