@@ -329,7 +329,7 @@ def as_tables(data: Any) -> list[Table]:
 def check_against(table: Table, link: Any, analyzer_patterns: tuple[str, ...]) -> None:
     """Refuse a table the link cannot describe: an unknown or static key, a setting out of its key's range or a
     pattern the link does not accept (each named, with the allowed values)."""
-    from .config import STATIC_KEYS
+    from .config import STATIC_KEYS, _did_you_mean
 
     where = f"Data file {table.source!r}" if table.source else f"The {table.kind} table"
     for j, k in enumerate(table.keys):
@@ -345,11 +345,9 @@ def check_against(table: Table, link: Any, analyzer_patterns: tuple[str, ...]) -
     pats = table.patterns if isinstance(table, HeraldCounts) else tuple(p for p in table.patterns if p != POOLED)
     for p in pats:
         if p not in names:
-            import difflib
-
-            close = difflib.get_close_matches(p, sorted(names), n=1)
             col = "column" if isinstance(table, HeraldCounts) else "pattern"
             raise ConfigError(f"{where}: {col} {p!r} is not an accepted pattern of this link "
                               f"({link.protocol}/{link.encoding}, {link.detection.kind}); accepted: "
-                              f"{', '.join(analyzer_patterns)}" + (f". Did you mean {close[0]!r}?" if close else ".")
-                              + ("" if isinstance(table, HeraldCounts) else f" (or {POOLED!r} for pooled pairs)"))
+                              f"{', '.join(analyzer_patterns)}"
+                              + ("" if isinstance(table, HeraldCounts) else f" (or {POOLED!r} for pooled pairs)")
+                              + "." + _did_you_mean(p, sorted(names)))

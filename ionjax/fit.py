@@ -177,11 +177,11 @@ def _cells_and_derived(link: Link, spec: _Spec, grid: jax.Array, arrays: tuple) 
 
 def _log_likelihood(link: Link, spec: _Spec, grid: jax.Array, arrays: tuple) -> jax.Array:
     """``sum n log p`` over every table, row and cell (cells with ``n = 0`` add nothing)."""
-    total = 0.0
-    for p, arr in zip(_cell_probabilities(link, spec, grid, arrays), arrays):
-        n = arr[-1]
-        total = total + jnp.sum(jnp.where(n > 0, n * jnp.log(p), 0.0))
-    return total
+    return _sum_n_log_p(_cell_probabilities(link, spec, grid, arrays), arrays)
+
+
+def _sum_n_log_p(cells: list, arrays: tuple) -> jax.Array:
+    return sum(jnp.sum(jnp.where(arr[-1] > 0, arr[-1] * jnp.log(p), 0.0)) for p, arr in zip(cells, arrays))
 
 
 def _saturated(arrays: tuple) -> tuple[float, int]:
@@ -239,14 +239,24 @@ def _check_bases(bases: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+def _check_pattern(pattern: Any) -> None:
+    if pattern not in ("all", "each"):
+        raise ConfigError(f"Argument `pattern` must be 'all' (pooled pairs) or 'each' (a row per pattern), got "
+                          f"{pattern!r}.")
+
+
+def _is_data(x: Any) -> bool:
+    """A table, a CSV path, or a list of them (not a list of attempt numbers)."""
+    if isinstance(x, (HeraldCounts, Correlations, str, os.PathLike)):
+        return True
+    return isinstance(x, (list, tuple)) and bool(x) and all(_is_data(v) for v in x)
+
+
 def _model_tables(link: Link, attempts: Any, settings: Any, bases: Sequence[str], pattern: str) -> tuple:
     """The herald table and (with ``bases``) the correlation table of an experiment plan, as templates (unit
     counts), with their cell probabilities under ``link``."""
     from .link.program import analyzer
 
-    if pattern not in ("all", "each"):
-        raise ConfigError(f"Argument `pattern` must be 'all' (pooled pairs) or 'each' (a row per pattern), got "
-                          f"{pattern!r}.")
     keys, grid, att = _rows(link, attempts, settings)
     names = tuple(p[0] for p in analyzer(link.protocol, link.encoding).patterns)
     herald = HeraldCounts(keys, grid, att, names, np.zeros((len(att), len(names))))
@@ -288,8 +298,7 @@ def expected_counts(link: Any, attempts: Any, settings: Mapping[str, Any] | None
         ``table.cells / table.cells.sum(1)`` are the cell probabilities.
     """
     link = link if isinstance(link, Link) else load_link(link)
-    if isinstance(attempts, (HeraldCounts, Correlations, str, os.PathLike, list, tuple)) and \
-            not (isinstance(attempts, (list, tuple)) and all(isinstance(a, (int, float)) for a in attempts)):
+    if _is_data(attempts):
         tables = as_tables(attempts)
         spec, g, arrays, _ = _prepare(link, tables)
         probs = [np.asarray(p) for p in _jit_cells(spec)(link, jnp.asarray(g), _device(arrays))]
@@ -299,6 +308,7 @@ def expected_counts(link: Any, attempts: Any, settings: Mapping[str, Any] | None
             exp = p * tot
             out.append(_replace_counts(t, exp[:, :-1] if isinstance(t, HeraldCounts) else exp))
         return out
+    _check_pattern(pattern)
     tables, probs, bases, names = _model_tables(link, attempts, settings, bases, pattern)
     herald = tables[0]
     hp = probs[0]
@@ -355,9 +365,7 @@ def sample_counts(link: Any, attempts: Any, key: jax.Array, settings: Mapping[st
     numpy's generator, which draws on the host (the same key gives the same data).
     """
     link = link if isinstance(link, Link) else load_link(link)
-    if pattern not in ("all", "each"):
-        raise ConfigError(f"Argument `pattern` must be 'all' (pooled pairs) or 'each' (a row per pattern), got "
-                          f"{pattern!r}.")
+    _check_pattern(pattern)
     # one evaluation of the model: the herald cells and every (setting, basis, pattern)'s outcome probabilities
     tables, probs, bases, names = _model_tables(link, attempts, settings, bases, "each")
     herald = tables[0]
@@ -387,27 +395,18 @@ def sample_counts(link: Any, attempts: Any, key: jax.Array, settings: Mapping[st
 FD_STEP = 1e-4
 
 
-def _forward(u: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _forward(u: Any, b: Any, xp: Any = jnp) -> tuple[Any, Any, Any]:
     """Physical values of the unconstrained ``u`` and their first two derivatives, through each knob's
     bijection; ``b`` rows ``(lo, hi, scale, is_sigmoid)``: ``lo + (hi - lo) sigmoid(u)`` or
-    ``lo + scale softplus(u)``. A knob held at ``v`` has ``lo = hi = v`` and ``is_sigmoid = 1``."""
+    ``lo + scale softplus(u)``. A knob held at ``v`` has ``lo = hi = v`` and ``is_sigmoid = 1``. ``xp``:
+    ``jax.numpy`` (traced, in the solver) or ``numpy`` (on the host, between solver calls)."""
     lo, hi, scale, sig = b[..., 0], b[..., 1], b[..., 2], b[..., 3] > 0.5
-    span = jnp.where(sig, hi - lo, scale)
-    s = jax.nn.sigmoid(u)
-    x = lo + jnp.where(sig, span * s, span * jax.nn.softplus(u))
-    dx = jnp.where(sig, span * s * (1 - s), span * s)
-    d2x = jnp.where(sig, span * s * (1 - s) * (1 - 2 * s), span * s * (1 - s))
+    span = xp.where(sig, hi - lo, scale)
+    s = 0.5 * (1.0 + xp.tanh(0.5 * u))
+    x = lo + xp.where(sig, span * s, span * xp.logaddexp(0.0, u))
+    dx = xp.where(sig, span * s * (1 - s), span * s)
+    d2x = xp.where(sig, span * s * (1 - s) * (1 - 2 * s), span * s * (1 - s))
     return x, dx, d2x
-
-
-def _forward_np(u: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_forward` on the host (numpy; no small compilations between solver calls)."""
-    lo, hi, scale, sig = b[..., 0], b[..., 1], b[..., 2], b[..., 3] > 0.5
-    span = np.where(sig, hi - lo, scale)
-    s = 0.5 * (1.0 + np.tanh(0.5 * u))
-    soft = np.logaddexp(0.0, u)
-    return (lo + np.where(sig, span * s, span * soft), np.where(sig, span * s * (1 - s), span * s),
-            np.where(sig, span * s * (1 - s) * (1 - 2 * s), span * s * (1 - s)))
 
 
 @functools.lru_cache(maxsize=32)
@@ -429,8 +428,7 @@ def _solver(free: tuple[str, ...], spec: _Spec, rtol: float, atol: float) -> Any
     def model(x: jax.Array, link: Link, grid: jax.Array, arrays: tuple) -> tuple[jax.Array, jax.Array]:
         lk = link.set(dict(zip(free, x)))
         cells, derived = _cells_and_derived(lk, spec, grid, arrays)
-        ll = sum(jnp.sum(jnp.where(arr[-1] > 0, arr[-1] * jnp.log(p), 0.0)) for p, arr in zip(cells, arrays))
-        return ll, derived
+        return _sum_n_log_p(cells, arrays), derived
 
     def value_and_jacobian(x: jax.Array, c: tuple) -> tuple:
         primal, tangent = jax.vmap(lambda t: jax.jvp(lambda y: model(y, *c), (x,), (t,)))(jnp.eye(n, dtype=x.dtype))
@@ -494,8 +492,8 @@ def _solver(free: tuple[str, ...], spec: _Spec, rtol: float, atol: float) -> Any
 
 #: XLA options of the fit's compilation: the fit's model is a long program of scalar operations, whose LLVM
 #: optimization is a third of the compile time; without it a solve is slower but still well under a second
-#: (``benchmarks/bench_fit.py``, the 4-knob calibration on 2 cores: compile about 13 s -> 9.4 s, a fit after
-#: compilation about 0.04 s -> 0.8 s).
+#: (``benchmarks/bench_fit.py``, the 4-knob calibration on 2 cores: compile about 13 s -> 9.4-9.9 s, a fit after
+#: compilation about 0.04 s -> 0.34 s).
 _FIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
@@ -533,16 +531,7 @@ def _u0(link: Link, free: tuple[str, ...]) -> np.ndarray:
     inside, where the bijection still has slope (at the end itself the gradient vanishes and BFGS cannot move)."""
     from .optimize import bijection
 
-    u = []
-    for k in free:
-        x = float(link.get(k))
-        b = bijection(k, x, link)
-        if b.kind == "sigmoid":
-            t = min(max((x - b.lo) / (b.hi - b.lo), 1e-3), 1.0 - 1e-3)
-            u.append(math.log(t) - math.log1p(-t))
-        else:
-            u.append(b.inverse(max(x, b.lo + 1e-3 * b.scale)))
-    return np.array(u, float)
+    return np.array([bijection(k, float(link.get(k)), link).inverse(float(link.get(k)), margin=1e-3) for k in free])
 
 
 def _check_free(link: Link, free: Sequence[str] | str) -> tuple[str, ...]:
@@ -570,15 +559,21 @@ class _Problem:
     rtol: float
     max_steps: int
 
+    @functools.cached_property
+    def _on_device(self) -> tuple:
+        """The data on the device, the saturated log-likelihood (the objective's zero) and the solver, made once
+        for every call of :meth:`run` (a fit, its Hessian, a profile, predictions)."""
+        sat, _ = _saturated(self.arrays)
+        return (jnp.asarray(self.grid), _device(self.arrays), jnp.asarray(sat),
+                _solver(self.free, self.spec, self.rtol, 1e-10))
+
     def run(self, start: Link, u0: np.ndarray, bounds: np.ndarray, grid: np.ndarray | None = None) -> tuple:
         """``(aux, converged, steps)`` of the solver from ``u0`` (see :func:`_solver`)."""
-        solve = _solver(self.free, self.spec, self.rtol, 1e-10)
-        sat, _ = _saturated(self.arrays)
+        g, arrays, sat, solve = self._on_device
         # the objective is half the deviance, l_sat - l: zero for a perfect fit; unscaled (BFGS's first step is the
         # gradient, and its line search backtracks from there: a per-event scale stalls it on a flat start)
-        aux, ok, steps = solve(jnp.asarray(u0), start, jnp.asarray(self.grid if grid is None else grid),
-                               _device(self.arrays), jnp.asarray(bounds), jnp.asarray(sat), jnp.asarray(1.0),
-                               jnp.asarray(self.max_steps, jnp.int32))
+        aux, ok, steps = solve(jnp.asarray(u0), start, g if grid is None else jnp.asarray(grid), arrays,
+                               jnp.asarray(bounds), sat, jnp.asarray(1.0), jnp.asarray(self.max_steps, jnp.int32))
         return jax.tree_util.tree_map(np.asarray, aux), bool(ok), int(steps)
 
     def at(self, start: Link, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -596,11 +591,11 @@ class _Problem:
             for side, sgn in enumerate((1.0, -1.0)):
                 uj = np.array(u, float)
                 uj[j] += sgn * h
-                xj, dxj, _ = _forward_np(uj, b)
+                xj, dxj, _ = _forward(uj, b, np)
                 g_u[side, j] = self.at(start, xj)["grad"] * dxj
         h_u = (g_u[0] - g_u[1]) / (2 * h)  # [j, i] = d(dL/du_i)/du_j
         h_u = 0.5 * (h_u + h_u.T)
-        x, x_u, x_uu = _forward_np(np.asarray(u, float), b)
+        x, x_u, x_uu = _forward(np.asarray(u, float), b, np)
         grad = self.at(start, x)["grad"]
         safe = np.where(x_u != 0, x_u, 1.0)
         return (h_u - np.diag(x_uu * grad)) / np.outer(safe, safe)  # L_uu = x_u x_u^T l_xx + diag(x_uu l_x)

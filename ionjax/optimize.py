@@ -95,13 +95,16 @@ class Bijection:
             return self.lo + (self.hi - self.lo) * jax.nn.sigmoid(u)
         return self.lo + self.scale * jax.nn.softplus(u)
 
-    def inverse(self, x: float) -> float:
-        """The ``u`` of a physical value (values on or outside the range are pulled just inside)."""
+    def inverse(self, x: float, margin: float | None = None) -> float:
+        """The ``u`` of a physical value. Values on or outside the range are pulled inside by ``margin`` (a
+        fraction of the range, or of ``scale`` for a half line; default just inside: 1e-6, 1e-9); a larger
+        margin keeps the start where the map still has slope (``ij.fit`` uses 1e-3)."""
         if self.kind == "sigmoid":
+            m = 1e-6 if margin is None else margin
             t = (float(x) - self.lo) / (self.hi - self.lo)
-            t = min(max(t, 1e-6), 1.0 - 1e-6)
+            t = min(max(t, m), 1.0 - m)
             return math.log(t) - math.log1p(-t)
-        y = max((float(x) - self.lo) / self.scale, 1e-9)
+        y = max((float(x) - self.lo) / self.scale, 1e-9 if margin is None else margin)
         return y + math.log(-math.expm1(-y)) if y > 30 else math.log(math.expm1(y))
 
 

@@ -267,8 +267,9 @@ def _expand(occ: tuple, offset: int) -> tuple:
 
 
 def compiled_patterns(link: Any) -> Any:
-    """Each accepted pattern's unnormalized, Pauli-frame corrected heralded ion-ion block ``(P, 4, 4)`` (ion A
-    first; its trace is the pattern's probability per attempt), written out on scalars."""
+    """Each accepted pattern's unnormalized heralded ion-ion block ``(P, 4, 4)`` (ion A first; its trace is the
+    pattern's probability per attempt), written out on scalars, before the Pauli-frame correction (which
+    :func:`ionjax.link.simulate.evaluate` applies to every method's blocks alike)."""
     an = analyzer(link.protocol, link.encoding)
     vars_ = Vars()
     # time-resolved acceptance (a coincidence window, the phase correction): each detected photon keeps the label of
@@ -387,7 +388,6 @@ def compiled_patterns(link: Any) -> Any:
 
         def weigh(fired: list, kv: tuple, da: int) -> Any:
             return product[fire.index(tuple(d in fired for d in range(n_det)))](kv[0])
-    sign = [1.0 if p[2] != "psi-" else -1.0 for p in an.patterns]  # Pauli frame: Z on ion A for Psi-
     real = jnp.result_type(link.node_a.collection_efficiency)
     zero = jnp.zeros((), real)
     cd = (zero + 0j).dtype
@@ -397,10 +397,7 @@ def compiled_patterns(link: Any) -> Any:
         out = {}
         for (r, c), acc in s_acc.items():
             da = r // 2 - c // 2  # ion A's bit, ket minus bra
-            v = sc.add(*[sc.mul(weigh(fired, kv, da), x) for kv, x in acc.items()])
-            if v is not None and da != 0:
-                v = sc.mul(sign[p], v)
-            out[(r, c)] = v
+            out[(r, c)] = sc.add(*[sc.mul(weigh(fired, kv, da), x) for kv, x in acc.items()])
         mat = []
         for r in range(4):
             row = []

@@ -83,7 +83,7 @@ class LinkResult:
     pattern_fidelities: jax.Array
     attempt_rate_hz: jax.Array
     status: jax.Array
-    pattern_states: jax.Array = None  # type: ignore[assignment]
+    pattern_states: jax.Array
     pattern_names: tuple[str, ...] = field(metadata=dict(static=True), default=())
     pattern_targets: tuple[str, ...] = field(metadata=dict(static=True), default=())
     target: str = field(metadata=dict(static=True), default="psi+")

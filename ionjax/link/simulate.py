@@ -151,8 +151,8 @@ def evaluate(link: Any, method: Any = None) -> LinkResult:
     """:func:`simulate` without its own jit and input conversion: for use inside ``jit``, ``vmap`` and ``grad``
     (sweeps and optimizers call this; ``link`` must be a :class:`~ionjax.config.Link`)."""
     method = _concrete(link, resolve_method(method) if not isinstance(method, Method) else method)
-    per = compiled_patterns(link) if isinstance(method, Compiled) else \
-        _frame_corrected(link, dense_patterns(link, method.name))
+    per = compiled_patterns(link) if isinstance(method, Compiled) else dense_patterns(link, method.name)
+    per = _frame_corrected(link, per)
     real = jnp.result_type(link.node_a.collection_efficiency)
     per = per.astype(complex_dtype(real))
     probs = jnp.real(jnp.trace(per, axis1=-2, axis2=-1)).astype(real)
