@@ -164,6 +164,10 @@ class DetectionParams:
                                         help="rms timing jitter of each detector, ps (it limits the "
                                              "time-resolved correction; inf: the correction fully dephases "
                                              "photons that differ in frequency)")
+    dead_time_ns: jax.Array = param(
+        0.0, 0.0, INF, help="time_bin: each detector's dead time after a click, ns; a pattern that needs one "
+                            "detector in both bins keeps its late click only if it comes this long after the early "
+                            "one (the bins are node_x.time_bin_spacing_ns apart)")
     detectors: tuple = ()
     detector_names: tuple = _static(default=())
     kind: str = _static(default="threshold")
@@ -171,6 +175,8 @@ class DetectionParams:
     #: derived (not a key): a finite coincidence window may be set (True where ``coincidence_window_ns`` is finite
     #: or was set to a traced value); the time-integrating methods refuse such a link
     coincidence_filter: bool = _static(default=False)
+    #: derived (not a key): a dead time may be set (True where ``dead_time_ns`` is positive or traced)
+    dead_time_filter: bool = _static(default=False)
 
 
 @jax.tree_util.register_dataclass
@@ -220,7 +226,14 @@ _APPLIES: dict[str, tuple[Any, str]] = {
     "time_bin_spacing_ns": (lambda p, e: e == "time_bin", "only the time_bin encoding has bins"),
     "coincidence_window_ns": (lambda p, e: p == "two_photon",
                               "a coincidence window needs two clicks (the single_photon herald is one click)"),
+    "dead_time_ns": (lambda p, e: e == "time_bin",
+                     "only a time_bin herald needs one detector twice (the other encodings' patterns fire two "
+                     "different detectors)"),
 }
+
+#: keys whose value decides a static flag of DetectionParams (the click-time path is taken where it is set)
+_FILTER_FLAGS = {"detection.coincidence_window_ns": "coincidence_filter", "detection.dead_time_ns": "dead_time_filter"}
+_FILTER_TEST = {"coincidence_filter": lambda v: np.any(v < math.inf), "dead_time_filter": lambda v: np.any(v > 0.0)}
 
 #: keys that moved, with where they went (named in the unknown-key error)
 _MOVED = {"interference.frequency_offset_hz": "each node's photon_frequency_offset_mhz (node_a and node_b: MHz; "
@@ -317,15 +330,17 @@ class Link:
                 if not key_applies(leaf, out.protocol, out.encoding) and np.any(np.asarray(value) != spec.default):
                     raise ConfigError(f"{key} = {_short(value)} is ignored by this link "
                                       f"({out.protocol}/{out.encoding}): {_APPLIES[leaf][1]}.")
-            if key == "detection.coincidence_window_ns":
-                flag = isinstance(value, jax.core.Tracer) or bool(np.any(np.asarray(value) < math.inf))
-                out = dataclasses.replace(out, detection=dataclasses.replace(out.detection, coincidence_filter=flag))
+            flag_name = _FILTER_FLAGS.get(key)
+            if flag_name is not None:
+                flag = isinstance(value, jax.core.Tracer) or bool(_FILTER_TEST[flag_name](np.asarray(value)))
+                out = dataclasses.replace(out, detection=dataclasses.replace(out.detection, **{flag_name: flag}))
             for loc in locs:
                 old = _follow(out, loc)
                 if old is None:
                     old = getattr(out.detection, loc[-1])
                 # keep the leaf's dtype (a weakly typed Python float would change the jit cache key)
                 out = _replace(out, loc, jnp.asarray(value, dtype=getattr(old, "dtype", None)))
+        _check_dead_time(out)
         return out
 
     def numeric_keys(self) -> tuple[str, ...]:
@@ -647,6 +662,7 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
         detection=DetectionParams(kind=kind, detectors=detectors, detector_names=names,
                                   time_resolved_correction=correction,
                                   coincidence_filter=bool(detection["coincidence_window_ns"] < math.inf),
+                                  dead_time_filter=bool(detection["dead_time_ns"] > 0.0),
                                   **{k: _leaf(v) for k, v in detection.items()}),
         interference=InterferenceParams(**{k: _leaf(v) for k, v in interference.items()}),
         station=StationParams(**{k: _leaf(v) for k, v in station.items()}),
@@ -655,6 +671,7 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
         name=name,
     )
     check_structure(link)
+    _check_dead_time(link)
     return link
 
 
@@ -817,6 +834,20 @@ def _detectors(given: Any, names: tuple[str, ...]) -> tuple[DetectorParams, ...]
         out.append(DetectorParams(**{k: _leaf(_number(f"detection.detectors.{name}.{k}", vals[k], spec[k]))
                                      for k in spec if k in vals}))
     return tuple(out)
+
+
+def _check_dead_time(link: Link) -> None:
+    """A dead time is compared with the bins' spacing: refuse one given without that spacing (concrete values)."""
+    det = link.detection
+    if not det.dead_time_filter:
+        return
+    vals = [det.dead_time_ns, link.node_a.time_bin_spacing_ns, link.node_b.time_bin_spacing_ns]
+    if any(isinstance(v, jax.core.Tracer) for v in vals):
+        return
+    if np.any(np.asarray(vals[0]) > 0.0) and np.all(np.asarray(vals[1]) == 0.0) and np.all(np.asarray(vals[2]) == 0.0):
+        raise ConfigError(f"detection.dead_time_ns = {_short(vals[0])} needs the bins' spacing: set "
+                          "node_a.time_bin_spacing_ns and node_b.time_bin_spacing_ns (ns, > 0; e.g. 1000), the delay "
+                          "between the early and the late bin that the dead time is compared with.")
 
 
 def check_structure(link: Link) -> None:

@@ -36,6 +36,7 @@ EXTRA_DEFAULTS = {
     "node_a.arrival_delay_ns": 0.0,
     "detection.window_start_ns": 0.0,
     "detection.coincidence_window_ns": float("inf"),
+    "detection.dead_time_ns": 0.0,  # time_bin: one detector in both bins
     "node_a.qubit_t1_s": math.inf,  # Physics of the photon: memory, species, collection, recoil
     "node_a.branching_ratio": 1.0,
     "node_a.readout_error": 0.0,  # measured data: the ion readout
@@ -362,8 +363,8 @@ def test_link_is_a_pytree_of_numbers_with_static_structure():
     leaves, treedef = jax.tree_util.tree_flatten(link)
     # 26 + the station's beam splitter (R, phi) + the photon's physics (10 per node, 2 of the detection) - the
     # moved frequency offset
-    # + the ions' readout error (2)
-    assert len(leaves) == len(link.numeric_keys()) == 51
+    # + the ions' readout error (2) + the detectors' dead time
+    assert len(leaves) == len(link.numeric_keys()) == 52
     assert all(isinstance(x, jax.Array) and x.shape == () for x in leaves)
     rebuilt = jax.tree_util.tree_unflatten(treedef, [np.float64(x) for x in leaves])
     assert (rebuilt.protocol, rebuilt.encoding, rebuilt.detection.kind) == ("two_photon", "time_bin", "pnr")

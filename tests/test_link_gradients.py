@@ -84,7 +84,7 @@ def test_gradients_match_finite_differences(protocol, encoding, kind):
     f0 = np.asarray(_outputs(link))
     assert np.all(np.isfinite(f0)) and 0.3 < f0[0] < 0.99 and f0[1] > 1e-5
     keys = _leaf_keys(link)
-    assert len(keys) == 51  # 26 + the beam splitter (R, phi) + the photon (22) - 1 moved + readout (2)
+    assert len(keys) == 52  # 26 + the beam splitter (R, phi) + the photon (22) - 1 moved + readout (2) + dead time
     rel_step = 1e-4
     mismatches = []
     for key in keys:
@@ -94,6 +94,9 @@ def test_gradients_match_finite_differences(protocol, encoding, kind):
         x = float(link.get(key))
         if math.isinf(x):  # the coincidence window's default: no filter, flat in it
             assert np.all(np.asarray(jac.get(key)) == 0.0), key
+            continue
+        if key == "detection.dead_time_ns":  # 0: the time-integrating structure, flat in it (a dead time takes the
+            assert np.all(np.asarray(jac.get(key)) == 0.0), key  # click-time path: tests/test_dead_time.py)
             continue
         assert x != 0.0, f"interior point must make {key} non-trivial"
         h = rel_step * abs(x)

@@ -275,7 +275,8 @@ def compiled_patterns(link: Any) -> Any:
     # time-resolved acceptance (a coincidence window, the phase correction): each detected photon keeps the label of
     # its temporal mode until the clicks' causes are known (:class:`_ClickWeights`); otherwise the gate is folded
     # into the optics (the gate acceptance and the gated overlap: exact for time-integrating detection)
-    resolved = link.detection.time_resolved_correction or link.detection.coincidence_filter
+    det = link.detection
+    resolved = det.time_resolved_correction or det.coincidence_filter or det.dead_time_filter
     prog_a, prog_b = node_program(link, "a", timed=resolved), node_program(link, "b", timed=resolved)
     m = len(prog_a.modes)
     t_a, num_a = _node_transfer(prog_a, 0, vars_)
@@ -423,6 +424,16 @@ class _ClickWeights:
     fired detector receives one particle (and for every event without a coincidence window or correction); when
     a threshold detector receives several (a photon and a dark count, two photons), its click time is taken as
     the cause's, not the earliest arrival's.
+
+    Dead time (time_bin): a pattern that fires one physical detector in both bins (``c_early+c_late``,
+    ``d_early+d_late``) has its clicks at ``t_1`` and ``Delta + t_2`` (``Delta`` the bins' spacing, each time from
+    its bin's nominal emission); whichever comes first leaves the detector blind for ``tau_dead``, so the pattern
+    keeps only ``|Delta + t_2 - t_1| >= tau_dead``: the coincidence band minus the band
+    ``Delta - tau_dead < t_1 - t_2 < Delta + tau_dead`` (both integrated exactly; nothing is removed at
+    ``tau_dead = 0``, and for gates shorter than ``Delta - tau_dead`` the dead time has no effect). A
+    detector left blind by a click also misses the extra clicks that would have vetoed a pattern; that changes
+    a pattern's weight only through a third cause (a dark count or second photon on top of both clicks), which
+    is not modelled.
     """
 
     def __init__(self, link: Any, an: Any, st: Any, tm: Any, dens: list, gram: list, noise_k: list, noise_p: list,
@@ -435,6 +446,17 @@ class _ClickWeights:
         self.dark_p = [timing_mod.gate_integral(d, tm.end) for d in self.dark]
         self.watches0 = [any(o.endswith("_" + an.modes[0]) for o in w) for _, w in an.detectors]
         self.delta = tm.omegas[0] - tm.omegas[1]
+        # the bands on t_1 - t_2: the coincidence window, and (one physical detector in both bins; time_bin
+        # detector names "<port>_<bin>") the part of it its dead time removes
+        self.dead_time = link.detection.dead_time_filter and link.encoding == "time_bin"
+        self.port = [name.split("_")[0] for name, _ in an.detectors]
+        # (as [-T_c, Delta + tau] minus [-T_c, Delta - tau]: no degenerate band, so the derivative in tau at
+        # tau = 0 is the one-sided one)
+        t_c = tm.coincidence
+        self.bands = {"window": (-t_c, t_c)}
+        if self.dead_time:
+            self.bands["dead_hi"] = (-t_c, jnp.minimum(t_c, tm.bin_spacing + tm.dead_time))
+            self.bands["dead_lo"] = (-t_c, jnp.maximum(-t_c, tm.bin_spacing - tm.dead_time))
         self.memo: dict = {}  # (fired, (k, sig), da) -> weight
         self.coeff_memo: dict = {}  # (fired, (k, sig)) -> {causes: weight}
         self.tf_memo: dict = {}  # (oriented causes, da) -> time factor
@@ -452,11 +474,12 @@ class _ClickWeights:
                 if c1[0] == "dark" and c2[0] == "dark":
                     continue
                 for da in das:
-                    d1, d2, sgn = self._density(c1), self._density(c2), 1.0
-                    if not d2.safe:
-                        d1, d2, sgn = d2, d1, -1.0
-                    keys.append(((c1, c2), da))
-                    cols.append((d1, d2, sgn * da))
+                    for band, (lo, hi) in self.bands.items():
+                        d1, d2, sgn = self._density(c1), self._density(c2), 1.0
+                        if not d2.safe:  # the band on t_2 - t_1 is [-hi, -lo]
+                            d1, d2, sgn, lo, hi = d2, d1, -1.0, -hi, -lo
+                        keys.append(((c1, c2), da, band))
+                        cols.append((d1, d2, sgn * da, lo, hi))
         tm = self.tm
 
         def stack(xs: list) -> Any:
@@ -465,7 +488,8 @@ class _ClickWeights:
         d1 = timing_mod.Density(*[stack([c[0][i] for c in cols]) for i in range(3)], False)
         d2 = timing_mod.Density(*[stack([c[1][i] for c in cols]) for i in range(3)], True)
         kappa = self.delta * jnp.asarray([c[2] for c in cols], dtype=float) if tm.correction else 0.0
-        values = timing_mod.band_integral(d1, d2, tm.end, tm.coincidence, kappa)
+        values = timing_mod.band_integral(d1, d2, tm.end, stack([c[3] for c in cols]), stack([c[4] for c in cols]),
+                                          kappa)
         self.batch = {k: values[i] for i, k in enumerate(keys)}
 
     def __call__(self, fired: list, kv: tuple, da: int) -> Any:
@@ -542,7 +566,8 @@ class _ClickWeights:
 
     def _time_factor(self, fired: list, causes: list, da: int) -> Any:
         pairs = sorted(zip(fired, causes), key=lambda jc: not self.watches0[jc[0]])  # t_1: mode 0's detector
-        key = (tuple(c for _, c in pairs), da)
+        dead = self.dead_time and len(fired) == 2 and self.port[fired[0]] == self.port[fired[1]]
+        key = (tuple(c for _, c in pairs), da, dead)
         if key in self.tf_memo:
             return self.tf_memo[key]
         tm = self.tm
@@ -552,11 +577,14 @@ class _ClickWeights:
         else:
             (_, c1), (_, c2) = pairs
             kappa = self.delta * da if tm.correction else 0.0
+            bands = ("window", "dead_hi", "dead_lo") if dead else ("window",)
             if c1[0] == "dark" and c2[0] == "dark":
-                out = sc.mul(sc.mul(self.dark_p[c1[1]], self.dark_p[c2[1]]),
-                             timing_mod.uniform_pair_fraction(tm.window, tm.coincidence, kappa))
+                vals = [timing_mod.uniform_pair_fraction(tm.window, *self.bands[b], kappa) for b in bands]
             else:
-                out = self.batch[((c1, c2), da)]
+                vals = [self.batch[((c1, c2), da, b)] for b in bands]
+            out = vals[0] if not dead else vals[0] - vals[1] + vals[2]
+            if c1[0] == "dark" and c2[0] == "dark":
+                out = sc.mul(sc.mul(self.dark_p[c1[1]], self.dark_p[c2[1]]), out)
             if tm.correction and da:  # the correction's residual from the jitter
                 out = out * frequency_phase_coherence(self.delta * 1e9 / (2.0 * jnp.pi), tm.jitter_ps)
         self.tf_memo[key] = out

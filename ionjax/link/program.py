@@ -338,6 +338,8 @@ class Timing:
         coincidence: the coincidence window ``T_c`` (ns; inf: none).
         correction: static: the time-resolved phase correction is applied.
         jitter_ps: each detector's rms timing jitter (ps).
+        dead_time: each detector's dead time after a click (ns); bin_spacing: the time_bin bins' spacing
+            ``Delta`` (ns; the two nodes' mean, which must agree for the late bins to interfere).
     """
 
     rates: tuple
@@ -349,6 +351,8 @@ class Timing:
     coincidence: Any
     correction: bool
     jitter_ps: Any
+    dead_time: Any
+    bin_spacing: Any
 
 
 def timing(link: Any) -> Timing:
@@ -359,7 +363,8 @@ def timing(link: Any) -> Timing:
                   tuple(angular_frequency_rad_per_ns(x.offset_mhz) for x in w),
                   tuple(jnp.asarray(x.delay_ns) for x in w),
                   det.window_start_ns, det.window_start_ns + det.window_ns, det.window_ns,
-                  det.coincidence_window_ns, det.time_resolved_correction, det.timing_jitter_ps)
+                  det.coincidence_window_ns, det.time_resolved_correction, det.timing_jitter_ps, det.dead_time_ns,
+                  0.5 * (link.node_a.time_bin_spacing_ns + link.node_b.time_bin_spacing_ns))
 
 
 def station_numbers(link: Any) -> StationNumbers:

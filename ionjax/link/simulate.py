@@ -102,9 +102,11 @@ def _concrete(link: Any, method: Method) -> Method:
         raise ConfigError("method 'compiled' cannot run this link: an element has no amplitude rule; use "
                           "method='auto' (falls back to the dense path) or 'heisenberg'.")
     det = link.detection
-    if not isinstance(method, Compiled) and (det.time_resolved_correction or det.coincidence_filter):
-        what = "detection.time_resolved_correction" if det.time_resolved_correction else \
-            "a finite detection.coincidence_window_ns"
+    if not isinstance(method, Compiled) and (det.time_resolved_correction or det.coincidence_filter
+                                             or det.dead_time_filter):
+        what = ("detection.time_resolved_correction" if det.time_resolved_correction else
+                "a finite detection.coincidence_window_ns" if det.coincidence_filter else
+                "a detector dead time (detection.dead_time_ns)")
         why = "" if supports(link) else " (and an element of this link has no amplitude rule, so neither can run it)"
         raise ConfigError(f"The dense methods model time-integrating gated detection; {what} needs the click times, "
                           f"which only method='compiled' integrates{why}.")
