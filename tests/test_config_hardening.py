@@ -273,7 +273,8 @@ def test_kept_inf_is_the_physical_limit_everywhere(key):
         links = [nl for nl in links if nl[0].startswith("polarization")][:2]
     if key == "detection.dead_time_ns":  # time_bin only, on the click-time path (one link: ~50 s to compile);
         # inf: a detector clicks once per attempt, so the patterns that need one detector twice are empty
-        links = [(n, lk.set({"nodes.time_bin_spacing_ns": 300.0})) for n, lk in links if n == "time_bin-noisy-threshold"]
+        links = [(n, lk.set({"nodes.time_bin_spacing_ns": 300.0})) for n, lk in links
+                 if n == "time_bin-noisy-threshold"]
     for name, link in links:
         if not ij.config.key_applies(key.rpartition(".")[2], link.protocol, link.encoding):
             continue  # refused where the structure ignores it

@@ -76,7 +76,7 @@ def reference(tau_a, tau_b, delay_a, delay_b, start, window, tc, spacing, dead):
     out = {}
     for name, same in (("c_early+c_late", True), ("d_early+d_late", True), ("c_early+d_late", False),
                        ("c_late+d_early", False)):
-        def accepted(fun):
+        def accepted(fun, same=same):
             whole = _region_integral(fun, lo, hi, -tc, tc, kinks)
             if not same:
                 return whole
@@ -243,7 +243,7 @@ def test_uniform_pair_fraction_asymmetric(lo, hi):
     for kappa in (0.0, 0.37):
         got = complex(timing.uniform_pair_fraction(w, lo, hi, kappa))
 
-        def f(u, v, q):
+        def f(u, v, q, kappa=kappa):
             z = np.exp(-1j * kappa * (u - v)) / (w * w)
             return z.real if q == 0 else z.imag
 
