@@ -89,9 +89,11 @@ from .swap import swap_factor
 from .waiting import geometric_pmf
 
 __all__ = ["ChainResult", "MonteCarloResult", "GridWarning", "repeater_chain", "chain_monte_carlo", "grid_error",
-           "SCHEDULES", "DEFAULT_GRID_SIZE", "MAX_AUTO_GRID_SIZE", "GRID_TOLERANCE"]
+           "SCHEDULES", "FIBER_LIGHT_SPEED_KM_S", "DEFAULT_GRID_SIZE", "MAX_AUTO_GRID_SIZE", "GRID_TOLERANCE"]
 
 SCHEDULES = ("nested", "sequential")
+#: Light in optical fiber, km/s (group index ~1.5): herald and swap messages travel at this speed.
+FIBER_LIGHT_SPEED_KM_S = 2.0e5
 #: Steps of the time grid when ``grid_size`` is left out (the automatic grid starts here).
 DEFAULT_GRID_SIZE = 4096
 #: The automatic grid stops doubling here (and warns if that is still too coarse).
@@ -221,6 +223,24 @@ def _damping(n_fft: int, dtype: Any) -> float:
     return math.log(tail) / n_fft  # log rho
 
 
+def _delayed(pmf: jax.Array, q: jax.Array, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The blocks ``(K, L)``, ``(K, L, 3)`` delayed by ``steps`` ``(K,)`` grid steps (a fractional delay is the
+    mixture of its two neighbouring whole delays: continuous, with a gradient)."""
+    n_steps = pmf.shape[-1]
+    whole = jnp.floor(steps)
+    frac = (steps - whole)[:, None]
+    idx = jnp.arange(n_steps)[None, :] - whole[:, None].astype(jnp.int32)
+
+    def shift(x: jax.Array, k: jax.Array) -> jax.Array:  # x (K, L, ...) moved right by k (K, L) index offsets
+        ok = (k >= 0)
+        got = jnp.take_along_axis(x, jnp.clip(k, 0, n_steps - 1).reshape(k.shape + (1,) * (x.ndim - 2)), axis=1)
+        return jnp.where(ok.reshape(k.shape + (1,) * (x.ndim - 2)), got, 0.0)
+
+    out_p = (1.0 - frac) * shift(pmf, idx) + frac * shift(pmf, idx - 1)
+    out_q = (1.0 - frac)[..., None] * shift(q, idx) + frac[..., None] * shift(q, idx - 1)
+    return out_p, out_q
+
+
 def _link_block(p_step: jax.Array, c: jax.Array, n_steps: int) -> tuple[jax.Array, jax.Array]:
     pmf = geometric_pmf(p_step, n_steps)
     return pmf, pmf[..., :, None] * c[..., None, :]
@@ -269,12 +289,15 @@ def _merge(pa: jax.Array, qa: jax.Array, sa: jax.Array, pb: jax.Array, qb: jax.A
 
 
 @partial(jax.jit, static_argnames=("n_links", "homogeneous", "schedule", "grid_size"))
-def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, cutoff_s: jax.Array, t2_s: jax.Array,
-                s: jax.Array, q_swap: jax.Array, dt: jax.Array, *,
+def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_decay: jax.Array, final_decay: jax.Array,
+                delay_s: jax.Array, cutoff_s: jax.Array, t2_s: jax.Array, s: jax.Array, q_swap: jax.Array,
+                dt: jax.Array, *,
                 n_links: int, homogeneous: bool, schedule: str, grid_size: int) -> ChainResult:
     dtype = jnp.result_type(p.dtype, dt.dtype, jnp.float32)
     p, rate, c = p.astype(dtype), rate.astype(dtype), c.astype(dtype)
     p_step = -jnp.expm1(rate * dt * jnp.log1p(-jnp.clip(p, 0.0, 1.0 - 1e-15)))
+    # each link's pair has aged by its herald's travel before the nodes know of it: both qubits dephase
+    c = c * jnp.stack([herald_decay, herald_decay, jnp.ones_like(herald_decay)], axis=-1).astype(dtype)
     finite = jnp.isfinite(cutoff_s)
     cut = jnp.where(finite, jnp.minimum(jnp.where(finite, cutoff_s, 0.0) / dt, grid_size + 1.0), grid_size + 1.0)
     log_r = -2.0 * dt / t2_s
@@ -283,6 +306,7 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, cutoff_s: jax.Array
     side = partial(_side, fk=fk)
     merge = partial(_merge, s=s, q_swap=q_swap)
     blocks = _link_block(p_step, c, grid_size)  # (K, L), (K, L, 3)
+    blocks = _delayed(*blocks, delay_s / dt)  # pipelined attempts: each herald is known a fixed delay later
     if n_links == 1:
         pmf, q = blocks[0][0], blocks[1][0]
     elif schedule == "nested" and homogeneous:
@@ -314,7 +338,9 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, cutoff_s: jax.Array
                                        (blocks[0][1:], blocks[1][1:], sides[1:]))
     total = jnp.sum(pmf)
     safe = jnp.where(total > 0, total, 1.0)
-    corr = jnp.sum(q, axis=0) / safe
+    # the swap outcomes reach the end nodes after the delivery: the end qubits dephase meanwhile
+    end_decay = jnp.stack([final_decay, final_decay, jnp.ones_like(final_decay)]).astype(dtype)
+    corr = jnp.sum(q, axis=0) / safe * end_decay
     steps = jnp.arange(grid_size, dtype=dtype)
     mean_t = jnp.sum(steps * pmf) / safe * dt
     return ChainResult(
@@ -359,7 +385,8 @@ def grid_error(links: Any, time_step_s: Any, n_links: int | None = None, cutoff_
 def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "nested", cutoff_s: Any = jnp.inf,
                    t2_s: Any = jnp.inf, gate_error: Any = 0.0, readout_error: Any = 0.0,
                    swap_success_probability: Any = 1.0, time_step_s: Any = "auto",
-                   grid_size: int | None = None) -> ChainResult:
+                   grid_size: int | None = None, multiplexing: int = 1, length_km: Any = 0.0,
+                   latency: bool = True, pipelined: bool = False) -> ChainResult:
     """End-to-end fidelity and rate of a repeater chain, with exact waiting-time statistics on a grid.
 
     Args:
@@ -372,6 +399,16 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
         t2_s: coherence time of a stored qubit (pure dephasing); ``inf`` for none.
         gate_error, readout_error: a swap's CNOT depolarizing probability and readout bit flip.
         swap_success_probability: probability that a Bell measurement succeeds (1 for ions).
+        multiplexing: memory qubits (or time-multiplexed modes) per node and link attempting together in each
+            round; the chain takes the first success, so a round heralds with ``1 - (1 - p)^k`` (exact).
+        length_km: fiber between each link's two nodes, km (scalar or one per link; the detection station in
+            the middle). With ``latency``, light takes ``L / c`` (``c`` = :data:`FIBER_LIGHT_SPEED_KM_S`) from
+            an emission to its herald at the nodes, and the pair's qubits dephase for it; swap outcomes travel to
+            the end nodes from the node of the last join, and the end qubits dephase while they do.
+        latency: False: messages are instantaneous (``length_km`` is ignored).
+        pipelined: False (default): an attempt round lasts ``1 / attempt_rate_hz + L / c`` (the nodes wait for
+            the herald before trying again). True: rounds follow at ``attempt_rate_hz`` and each herald is known
+            ``L / c`` later (needs as many memories as rounds in flight; ionjax does not count them).
         time_step_s: the grid step in seconds, or ``"auto"`` (needs concrete numbers; under
             ``jit``/``grad``/``vmap`` pass a number, e.g. the ``time_step_s`` of an ``"auto"`` result).
         grid_size: number of time steps (static, >= 16), or None (default): with ``time_step_s="auto"``,
@@ -415,10 +452,29 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     _check_scalar("readout_error", readout_error, 0.0, 1.0)
     _check_scalar("swap_success_probability", swap_success_probability, 0.0, 1.0, lo_open=True)
     _check_scalar("success_probability", p, 0.0, 1.0, lo_open=True)
+    if isinstance(multiplexing, bool) or not isinstance(multiplexing, (int, np.integer)) or multiplexing < 1:
+        raise ConfigError(f"multiplexing must be an integer >= 1 (memory qubits attempting per round), got "
+                          f"{multiplexing!r}.")
+    _check_scalar("length_km", length_km, 0.0, np.inf)
     fdt = jnp.result_type(float)
     p, rate, c = (jnp.asarray(x, fdt) for x in (p, rate, c))
+    if jnp.ndim(length_km) and jnp.shape(length_km) not in ((n,), (1,)):
+        raise ConfigError(f"length_km must be one number or one per link ({n}), got shape {jnp.shape(length_km)}.")
+    lengths = jnp.broadcast_to(jnp.asarray(length_km, fdt), (n,)) if latency else jnp.zeros((n,), fdt)
+    if homogeneous and _is_concrete(lengths) and np.ptp(np.asarray(lengths)) > 0:
+        raise ConfigError("length_km gives different lengths for copies of one link; give a list of links.")
+    flight = lengths / FIBER_LIGHT_SPEED_KM_S  # s: an emission to its herald at the nodes
+    flight_k = flight if not homogeneous else flight[:1]
+    p = -jnp.expm1(multiplexing * jnp.log1p(-jnp.clip(p, 0.0, 1.0 - 1e-15))) if multiplexing > 1 else p
+    if not pipelined:
+        rate = 1.0 / (1.0 / rate + flight_k)
+    t2 = jnp.asarray(t2_s, fdt)
+    herald_decay = jnp.exp(-2.0 * flight_k / t2)
+    final_decay = jnp.exp(-2.0 * _message_time(lengths, schedule) / t2)
+    delay = flight_k if pipelined else jnp.zeros_like(flight_k)
     s = _swap_factor(jnp.asarray(gate_error, fdt), jnp.asarray(readout_error, fdt))
-    args = (jnp.asarray(cutoff_s, fdt), jnp.asarray(t2_s, fdt), s, jnp.asarray(swap_success_probability, fdt))
+    args = (herald_decay, final_decay, delay, jnp.asarray(cutoff_s, fdt), t2, s,
+            jnp.asarray(swap_success_probability, fdt))
 
     def core(dt: Any, size: int) -> ChainResult:
         return _chain_core(p, rate, c, *args, jnp.asarray(dt, fdt), n_links=n, homogeneous=homogeneous,
@@ -452,6 +508,19 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     if concrete and _is_concrete(time_step_s):
         _warn_grid(res, np.asarray(p), np.asarray(rate), float(cutoff_s), grid_size, auto_grid, auto_dt=False)
     return res
+
+
+def _message_time(lengths: jax.Array, schedule: str) -> jax.Array:
+    """Seconds from the last join's swap to its outcome at the farther end node (the middle node for
+    ``"nested"``, the last inner node for ``"sequential"``; 0 for one link). Exact when the earlier swaps'
+    outcomes arrive first (they are made earlier: by a link's waiting time, usually much longer than the
+    chain's light time); otherwise the end nodes wait longer than this."""
+    n = lengths.shape[0]
+    if n == 1:
+        return jnp.zeros((), lengths.dtype)
+    j = n // 2 if schedule == "nested" else n - 1
+    x = jnp.sum(lengths[:j])
+    return jnp.maximum(x, jnp.sum(lengths) - x) / FIBER_LIGHT_SPEED_KM_S
 
 
 def _dt_target(p: np.ndarray, rate: np.ndarray, cutoff: float) -> float:

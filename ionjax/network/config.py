@@ -19,6 +19,7 @@ The format (a dict of the same shape works too)::
     fidelity = 0.95                          # [0, 1]
     success_probability = 2.0e-4             # (0, 1], per attempt
     attempt_rate_hz = 1.0e6                  # > 0, finite (default 1e6)
+    length_km = 10.0                         # fiber between its two nodes (station in the middle), default 0
 
     [[links]]                                # or a preset (`ionjax presets`), with dotted overrides
     between = ["r2", "r3"]
@@ -35,6 +36,9 @@ The format (a dict of the same shape works too)::
     swap_success_probability = 1.0           # (0, 1]
     time_step_s = "auto"                     # grid step, > 0 s (finite), or "auto"
     grid_size = "auto"                       # time steps, >= 16, or "auto" (default: refined until accurate)
+    multiplexing = 4                         # memory qubits per node and link attempting together (default 1)
+    latency = true                           # heralds and swap outcomes travel at 2e5 km/s in fiber (default)
+    pipelined = false                        # true: attempts do not wait for their herald (default false)
 
     [ghz]                                    # a GHZ state fused at a central node from a star of links
     links = [0, 1]                           # indices into [[links]] (default: all); they must share one node
@@ -94,6 +98,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._io import json_safe, read_toml
 from ..errors import ConfigError
 
@@ -129,6 +135,9 @@ _CHAIN_KEYS: dict[str, _Key] = {
     "swap_success_probability": _prob("probability that a Bell measurement succeeds", lo_open=True),
     "time_step_s": _Key("auto", 0.0, INF, True, True, 'grid step, s, or "auto"'),
     "grid_size": _Key("auto", 16, 1 << 22, meaning='number of time steps, or "auto"'),
+    "multiplexing": _Key(1, 1, 1 << 16, meaning="memory qubits per node and link attempting together per round"),
+    "latency": _Key(True, meaning="heralds and swap outcomes travel at 2e5 km/s in fiber (true | false)"),
+    "pipelined": _Key(False, meaning="attempts follow without waiting for their herald (true | false)"),
 }
 _GHZ_KEYS: dict[str, _Key] = {
     "links": _Key(None, meaning="indices into [[links]]"),
@@ -147,12 +156,13 @@ _GATE_KEYS: dict[str, _Key] = {
 }
 _SECTIONS = {"chain": _CHAIN_KEYS, "ghz": _GHZ_KEYS, "remote_gate": _GATE_KEYS}
 _TOP_KEYS = ("name", "nodes", "links", "chain", "ghz", "remote_gate")
-_NUMBER_LINK_KEYS = ("between", "name", "fidelity", "success_probability", "attempt_rate_hz")
+_NUMBER_LINK_KEYS = ("between", "name", "fidelity", "success_probability", "attempt_rate_hz", "length_km")
 _PRESET_LINK_KEYS = ("between", "name", "preset", "set")
 _NUMBER_LINK_SPECS = {
     "fidelity": _Key(None, 0.0, 1.0, False, False, "pair fidelity"),
     "success_probability": _Key(None, 0.0, 1.0, True, False, "per attempt"),
     "attempt_rate_hz": _Key(1.0e6, 0.0, INF, True, True, "attempts per second"),
+    "length_km": _Key(0.0, 0.0, INF, False, True, "fiber between the link's two nodes, km"),
 }
 _ONLY_CHAINS = ("Only chains (a line of links, each node joined to at most two others) are supported for now; "
                 "a later issue adds general graphs.")
@@ -219,6 +229,10 @@ def _range_text(k: _Key) -> str:
 
 def _value(path: str, value: Any, k: _Key) -> Any:
     """Check one value against its :class:`_Key`; a string default (``"auto"``) is also accepted as is."""
+    if isinstance(k.default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false ({k.meaning}), got {_kind(value)}: {value!r}.")
+        return value
     if k.choices:
         if not isinstance(value, str) or value not in k.choices:
             raise ConfigError(f"{path} = {value!r} is not known; allowed: {', '.join(k.choices)} ({k.meaning})."
@@ -302,6 +316,9 @@ def _parse_override(data: dict[str, Any], key: str, value: Any) -> None:
     sec = data.setdefault(section, {})
     if not isinstance(sec, dict):
         raise ConfigError(f"--set {key}: [{section}] in the file is not a table ({_kind(sec)}).")
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):  # TOML's booleans
+        sec[leaf] = value.strip().lower() == "true"
+        return
     sec[leaf] = _parse_value(value)
 
 
@@ -601,6 +618,14 @@ def _collect(fn: Any, sink: list[str]) -> Any:
     return out
 
 
+def _link_length(link: Any) -> float:
+    """Fiber between a link's two nodes, km: a numbers link's ``length_km``; a link file's two fibers to the
+    station (``node_a.fiber_length_km + node_b.fiber_length_km``)."""
+    if isinstance(link, dict):
+        return float(link.get("length_km", 0.0))
+    return float(np.asarray(link.node_a.fiber_length_km)) + float(np.asarray(link.node_b.fiber_length_km))
+
+
 def run_network(spec: NetworkSpec | str | Path | dict[str, Any]) -> dict[str, Any]:
     """Evaluate a network: every link, then the chain / GHZ state / remote gate it asks for.
 
@@ -621,11 +646,14 @@ def run_network(spec: NetworkSpec | str | Path | dict[str, Any]) -> dict[str, An
 
     if not isinstance(spec, NetworkSpec):
         spec = load_network(spec)
-    els = [elementary_link(x) for x in spec.links]
+    lengths = [_link_length(x) for x in spec.links]
+    els = [elementary_link({k: v for k, v in x.items() if k != "length_km"} if isinstance(x, dict) else x)
+           for x in spec.links]
     out: dict[str, Any] = {"name": spec.name, "nodes": list(spec.nodes), "links": []}
     notes: list[str] = []
-    for label, nodes, el in zip(spec.link_labels, spec.link_nodes, els):
+    for label, nodes, el, length in zip(spec.link_labels, spec.link_nodes, els, lengths):
         out["links"].append({"between": list(nodes), "label": label, "fidelity": float(el.fidelity),
+                             "length_km": length,
                              "success_probability": float(el.success_probability),
                              "attempt_rate_hz": float(el.attempt_rate_hz), "rate_hz": float(el.rate_hz)})
     chain_res = None
@@ -637,7 +665,9 @@ def run_network(spec: NetworkSpec | str | Path | dict[str, Any]) -> dict[str, An
             links, c["n_links"] if len(els) == 1 else None, schedule=c["schedule"], cutoff_s=c["cutoff_s"],
             t2_s=c["t2_s"], gate_error=c["gate_error"], readout_error=c["readout_error"],
             swap_success_probability=c["swap_success_probability"], time_step_s=c["time_step_s"],
-            grid_size=None if c["grid_size"] == "auto" else c["grid_size"]), chain_warn)
+            grid_size=None if c["grid_size"] == "auto" else c["grid_size"], multiplexing=c["multiplexing"],
+            length_km=lengths[0] if len(els) == 1 else np.asarray(lengths), latency=c["latency"],
+            pipelined=c["pipelined"]), chain_warn)
         d = chain_res.to_dict()
         d["between"] = [spec.nodes[0], spec.nodes[-1]] if len(els) > 1 else list(spec.link_nodes[0])
         d["parameters"] = {k: _num(v) for k, v in c.items()}
@@ -708,6 +738,10 @@ def format_network(res: dict[str, Any]) -> str:
             f"repeater chain{(' ' + ends) if ends else ''}: {c['n_links']} links, {c['schedule']} schedule, "
             f"cutoff {pr['cutoff_s']} s, T2 {pr['t2_s']} s, swap gate error {pr['gate_error']}, "
             f"readout error {pr['readout_error']}" + ("  ([chain] defaults)" if c.get("defaults") else ""),
+            f"  memories             {pr.get('multiplexing', 1)} per node and link; messages "
+            + (("at 2e5 km/s, " + ("pipelined attempts" if pr.get("pipelined")
+                                    else "each attempt waits for its herald"))
+               if pr.get("latency", True) else "instantaneous"),
             f"  end-to-end fidelity  {_f(c['fidelity'], '.5f')}   (to psi+)",
             f"  rate                 {_f(c['rate_hz'], '.5g')} Hz   (mean waiting time "
             f"{_f(c['mean_waiting_time_s'], '.4g')} s)",

@@ -1,0 +1,163 @@
+"""Classical latency and multiplexed memories in repeater chains, against closed forms.
+
+A link of length L (detection station in the middle) hears of an attempt's success L / c after the emission
+(c = 2e5 km/s in fiber: L/2 there, L/2 back). Without pipelining a round lasts 1/R + L/c, so one link
+delivers at rate 1 / (p^-1 (1/R + L/c)); with k memories attempting per round, p -> 1 - (1 - p)^k. With
+pipelined rounds every 1/R, a delivery is the geometric wait plus the fixed L/c. Meanwhile the pair's
+qubits dephase: X and Y correlators times exp(-2 (L/c) / T2); the swap outcomes reach the end nodes from
+the node of the last join, and the end qubits dephase for that travel too.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ionjax as ij
+from ionjax.errors import ConfigError
+from ionjax.network import expected_max_geometric, repeater_chain
+from ionjax.network.chain import FIBER_LIGHT_SPEED_KM_S as C_KM_S
+from ionjax.network.pairs import fidelity_from_correlators
+
+P, R, F = 0.01, 1.0e5, 0.95
+
+
+@pytest.mark.parametrize("length", [0.0, 10.0, 250.0])
+@pytest.mark.parametrize("k", [1, 4, 16])
+def test_single_link_rate_with_round_trip_and_multiplexing(length, k):
+    """1 / (p_k^-1 (1/R + L/c)), p_k = 1 - (1 - p)^k: on the exact grid (one step per round) and the auto grid."""
+    period = 1.0 / R + length / C_KM_S
+    p_k = 1.0 - (1.0 - P) ** k
+    want = p_k / period
+    exact = repeater_chain((F, P, R), length_km=length, multiplexing=k, time_step_s=period, grid_size=1 << 13)
+    assert float(exact.rate_hz) == pytest.approx(want, rel=1e-7)
+    auto = repeater_chain((F, P, R), length_km=length, multiplexing=k)
+    assert float(auto.rate_hz) == pytest.approx(want, rel=1e-2)
+
+
+@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("k", [1, 4])
+def test_multiplexed_chain_without_cutoff_waits_for_the_slowest_link(n, k):
+    """No cutoff: the chain delivers when the last link does, E[max of n geometric(p_k)] rounds."""
+    length = 20.0
+    period = 1.0 / R + length / C_KM_S
+    p_k = 1.0 - (1.0 - P) ** k
+    res = repeater_chain((F, P, R), n_links=n, length_km=length, multiplexing=k, time_step_s=period,
+                         grid_size=1 << 14)
+    # (the renewal equation's damped FFT is exact to ~1e-9)
+    assert float(res.mean_waiting_time_s) == pytest.approx(float(expected_max_geometric(p_k, n)) * period, rel=1e-7)
+
+
+@pytest.mark.parametrize("length", [0.0, 30.0, 37.3])
+def test_pipelined_link_delivers_a_light_time_later(length):
+    """Pipelined: rounds every 1/R; E[T] = 1/(p R) + L/c, also for a delay that is not a whole step."""
+    res = repeater_chain((F, P, R), length_km=length, pipelined=True, time_step_s=1.0 / R, grid_size=1 << 13)
+    assert float(res.mean_waiting_time_s) == pytest.approx(1.0 / (P * R) + length / C_KM_S, rel=1e-7)
+
+
+def test_herald_travel_dephases_the_stored_pair():
+    t2, length = 2e-3, 40.0
+    d = math.exp(-2.0 * (length / C_KM_S) / t2)
+    res = repeater_chain((F, P, R), length_km=length, t2_s=t2)
+    off = repeater_chain((F, P, R), length_km=length, t2_s=t2, latency=False)
+    assert float(off.fidelity) == pytest.approx(F, rel=1e-12)
+    corr = np.asarray(off.correlators) * np.array([d, d, 1.0])
+    np.testing.assert_allclose(np.asarray(res.correlators), corr, rtol=1e-12)
+    assert float(res.fidelity) == pytest.approx(float(fidelity_from_correlators(jnp.asarray(corr))), rel=1e-12)
+    assert float(off.rate_hz) == pytest.approx(P * R, rel=1e-2)
+
+
+@pytest.mark.parametrize("schedule,n", [("nested", 2), ("nested", 4), ("sequential", 3)])
+def test_swap_messages_dephase_the_end_qubits(schedule, n):
+    """X correlators multiply through swaps: with latency they carry each link's herald decay and the end
+    qubits' wait for the last join's outcome, on top of the same chain with instantaneous messages at the
+    same round time."""
+    t2, length = 5e-3, 25.0
+    period = 1.0 / R + length / C_KM_S
+    kw = dict(n_links=n, schedule=schedule, t2_s=t2, time_step_s=period, grid_size=1 << 13)
+    lat = repeater_chain((F, P, R), length_km=length, **kw)
+    ref = repeater_chain((F, P, 1.0 / period), latency=False, **kw)
+    np.testing.assert_allclose(float(lat.mean_waiting_time_s), float(ref.mean_waiting_time_s), rtol=1e-12)
+    j = n // 2 if schedule == "nested" else n - 1
+    message = max(j, n - j) * length / C_KM_S
+    d_link, d_end = math.exp(-2.0 * (length / C_KM_S) / t2), math.exp(-2.0 * message / t2)
+    np.testing.assert_allclose(np.asarray(lat.correlators)[:2], np.asarray(ref.correlators)[:2] * d_link**n * d_end,
+                               rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(lat.correlators)[2], np.asarray(ref.correlators)[2], rtol=1e-10)
+
+
+def test_gradient_in_length_is_finite_and_matches_difference():
+    def rate(length):
+        return repeater_chain((F, P, R), n_links=2, length_km=length, pipelined=True, t2_s=1e-2,
+                              time_step_s=1.0 / R, grid_size=1 << 12).fidelity
+
+    g = float(jax.grad(rate)(jnp.float64(31.3)))
+    fd = (float(rate(31.3 + 1e-2)) - float(rate(31.3 - 1e-2))) / 2e-2  # inside one step of the delay
+    assert math.isfinite(g) and g == pytest.approx(fd, rel=1e-5)
+
+
+def test_bad_latency_and_multiplexing_inputs():
+    with pytest.raises(ConfigError, match="multiplexing"):
+        repeater_chain((F, P, R), multiplexing=0)
+    with pytest.raises(ConfigError, match="multiplexing"):
+        repeater_chain((F, P, R), multiplexing=2.5)
+    with pytest.raises(ConfigError, match="length_km"):
+        repeater_chain((F, P, R), length_km=-1.0)
+    with pytest.raises(ConfigError, match="length_km"):
+        repeater_chain([(F, P, R)] * 2, length_km=np.array([1.0, 2.0, 3.0]), schedule="sequential")
+
+
+# ----------------------------------------------------------------------------------------- network files
+def _net(chain=None, **link):
+    return {"links": [{"fidelity": F, "success_probability": P, "attempt_rate_hz": R, **link}],
+            "chain": {"n_links": 2, **(chain or {})}}
+
+
+def test_network_file_keys_reach_the_chain():
+    res = ij.network.run_network(_net({"multiplexing": 4}, length_km=20.0))
+    period = 1.0 / R + 20.0 / C_KM_S
+    want = 1.0 / (float(expected_max_geometric(1.0 - (1.0 - P) ** 4, 2)) * period)
+    assert res["chain"]["rate_hz"] == pytest.approx(want, rel=2e-2)
+    assert res["links"][0]["length_km"] == 20.0
+    assert res["chain"]["parameters"]["multiplexing"] == 4 and res["chain"]["parameters"]["latency"] is True
+    off = ij.network.run_network(_net({"multiplexing": 4, "latency": False}, length_km=20.0))
+    assert off["chain"]["rate_hz"] > 1.5 * res["chain"]["rate_hz"]
+    piped = ij.network.run_network(_net({"pipelined": True}, length_km=20.0))
+    assert piped["chain"]["parameters"]["pipelined"] is True
+
+
+def test_a_link_files_length_is_its_two_fibers():
+    net = {"links": [{"protocol": "two_photon", "attempt_rate_hz": 1e5,
+                      "node_a": {"fiber_length_km": 3.0}, "node_b": {"fiber_length_km": 4.5}}],
+           "chain": {"n_links": 2}}
+    assert ij.network.run_network(net)["links"][0]["length_km"] == pytest.approx(7.5)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("latency", "yes", "chain.latency must be true or false"),
+    ("pipelined", 1, "chain.pipelined must be true or false"),
+    ("multiplexing", 0, "chain.multiplexing = 0 is out of range"),
+    ("multiplexing", 1.5, "chain.multiplexing must be an integer"),
+])
+def test_bad_chain_keys(key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        ij.network.load_network(_net({key: value}))
+
+
+def test_bad_link_length():
+    with pytest.raises(ConfigError, match=r"links\[0\].length_km = -2.0 is out of range"):
+        ij.network.load_network(_net(length_km=-2.0))
+
+
+def test_cli_set_booleans(tmp_path, capsys):
+    from ionjax.cli import main
+
+    path = tmp_path / "net.toml"
+    path.write_text(f"[[links]]\nfidelity = {F}\nsuccess_probability = {P}\nattempt_rate_hz = {R}\n"
+                    "length_km = 10.0\n[chain]\nn_links = 2\n")
+    assert main(["network", str(path), "--set", "chain.latency=false"]) == 0
+    assert "messages instantaneous" in capsys.readouterr().out
+    assert main(["network", str(path), "--set", "chain.latency=maybe"]) == 2
+    assert "chain.latency must be true or false" in capsys.readouterr().err
