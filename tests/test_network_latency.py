@@ -161,3 +161,100 @@ def test_cli_set_booleans(tmp_path, capsys):
     assert "messages instantaneous" in capsys.readouterr().out
     assert main(["network", str(path), "--set", "chain.latency=maybe"]) == 2
     assert "chain.latency must be true or false" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ T1 and T2 memories
+# Independent dense model (numpy): qubits stored for t undergo amplitude damping (gamma = 1 - exp(-t/T1)) and
+# pure dephasing, exp(-t/T2) (or exp(-(t/T2)^2): Gaussian) on a coherence on top of the damping's; the swap
+# projects the middle qubits onto each Bell state, traces them out and applies the Pauli on C that maps the
+# ideal outcome to Psi+ (found by brute force on ideal pairs).
+_PAULI = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1.0, -1.0])]
+_PSI_PLUS = np.array([0, 1, 1, 0]) / math.sqrt(2)
+_BELLS = [np.array([1, 0, 0, 1]) / math.sqrt(2), np.array([1, 0, 0, -1]) / math.sqrt(2), _PSI_PLUS,
+          np.array([0, 1, -1, 0]) / math.sqrt(2)]
+
+
+def _werner(f):
+    psi = np.outer(_PSI_PLUS, _PSI_PLUS)
+    return f * psi + (1 - f) / 3 * (np.eye(4) - psi)
+
+
+def _store_qubit(rho, t, t1, t2, gaussian, which, n=2):
+    gamma = 1.0 - math.exp(-t / t1)
+    coh = math.exp(-((t / t2) ** 2) if gaussian else -t / t2)
+    lam = (1.0 - coh) / 2.0  # phase flip probability
+    kraus = [np.array([[1, 0], [0, math.sqrt(1 - gamma)]]), np.array([[0, math.sqrt(gamma)], [0, 0]])]
+    kraus = [k2 @ k1 for k1 in kraus for k2 in (math.sqrt(1 - lam) * np.eye(2), math.sqrt(lam) * _PAULI[3])]
+    out = np.zeros_like(rho)
+    for k in kraus:
+        ops = [np.eye(2)] * n
+        ops[which] = k
+        full = ops[0]
+        for o in ops[1:]:
+            full = np.kron(full, o)
+        out = out + full @ rho @ full.conj().T
+    return out
+
+
+def _swap(r1, r2):
+    rho = np.kron(r1, r2).reshape([2] * 8)  # qubits A, B1, B2, C (ket), then the same (bra)
+    out = np.zeros((4, 4), complex)
+    for bell in _BELLS:
+        b = bell.reshape(2, 2)
+        m = np.einsum("xy,axycbzwd,zw->acbd", b.conj(), rho, b).reshape(4, 4)  # <bell|_{B1B2} rho |bell>
+        best = max(range(4), key=lambda i, b=b: _fid(_corr_c(_ideal_outcome(b), i)))  # the correction on C
+        out = out + _corr_c(m, best)
+    return out
+
+
+def _ideal_outcome(b):
+    psi = np.outer(_PSI_PLUS, _PSI_PLUS)
+    rho = np.kron(psi, psi).reshape([2] * 8)
+    return np.einsum("xy,axycbzwd,zw->acbd", b.conj(), rho, b).reshape(4, 4)
+
+
+def _corr_c(m, i):
+    u = np.kron(np.eye(2), _PAULI[i])
+    return u @ m @ u.conj().T
+
+
+def _fid(m):
+    return float(np.real(_PSI_PLUS @ m @ _PSI_PLUS) / np.real(np.trace(m)))
+
+
+def _one_swap_reference(f, p, dt, t1, t2, gaussian=False):
+    """E[F] of a two-link chain (no cutoff): the older pair waits the age difference d steps."""
+    q = 1.0 - p
+    total, norm = 0.0, 0.0
+    for d in range(0, 4000):
+        w = p * p * q**d / (1 - q * q) * (2.0 if d else 1.0)
+        if w < 1e-18:
+            break
+        old = _werner(f)
+        for qubit in (0, 1):
+            old = _store_qubit(old, d * dt, t1, t2, gaussian, qubit)
+        total += w * _fid(_swap(old, _werner(f)))
+        norm += w
+    return total / norm
+
+
+@pytest.mark.parametrize("t1,t2,gaussian", [(2e-3, 1.5e-3, False), (1e-3, 5e-3, False), (3e-3, 1e-3, True),
+                                           (5e-4, np.inf, False)])
+def test_t1_t2_one_swap_against_dense_model(t1, t2, gaussian):
+    p, rate = 0.02, 1e5
+    res = repeater_chain((F, p, rate), n_links=2, t1_s=t1, t2_s=t2, memory_decay="gaussian" if gaussian else
+                         "exponential", time_step_s=1.0 / rate, grid_size=1 << 13, latency=False)
+    ref = _one_swap_reference(F, p, 1.0 / rate, t1, t2, gaussian)
+    assert float(res.fidelity) == pytest.approx(ref, rel=1e-9)
+    no_t1 = repeater_chain((F, p, rate), n_links=2, t2_s=t2, time_step_s=1.0 / rate, grid_size=1 << 13,
+                           memory_decay="gaussian" if gaussian else "exponential", latency=False)
+    assert float(res.fidelity) < float(no_t1.fidelity)  # relaxation costs on top of the dephasing
+
+
+def test_bad_memory_inputs():
+    with pytest.raises(ConfigError, match="t1_s"):
+        repeater_chain((F, P, R), n_links=2, t1_s=0.0)
+    with pytest.raises(ConfigError, match="memory_decay"):
+        repeater_chain((F, P, R), n_links=2, memory_decay="lorentzian")
+    with pytest.raises(ConfigError, match="chain.memory_decay"):
+        ij.network.load_network(_net({"memory_decay": "linear"}))

@@ -60,8 +60,23 @@ restarts after each delivery), fidelity ``(1 + sum E[c]) / 4``. The delivered st
 the Bell-diagonal average pair. :func:`chain_monte_carlo` simulates the same protocol
 event by event (numpy) as a cross-check.
 
-Memory noise in a chain is pure dephasing (``t2_s``): the Bell-diagonal
-(twirled) form is exact for it. Use :func:`ionjax.network.store` for T1 on a density matrix.
+Memory noise, the link's memory channel (:func:`ionjax.link.program.memory_channel`): a stored qubit's
+population relaxes to ``|0>`` with ``t1_s``, and its coherence decays as ``exp(-t / (2 T1))`` times the
+dephasing with ``t2_s`` (exponential, or Gaussian for quasi-static noise). On a Bell-diagonal pair
+stored for ``t`` (both qubits) that is ``c_x, c_y -> a c_x`` and ``c_z -> (1 - gamma)^2 c_z - gamma^2``
+(``gamma = 1 - e^{-t/T1}``), exact. Amplitude damping also creates single-qubit ``<Z>`` terms, which the
+Bell-diagonal form drops; they re-enter a later swap's ``<ZZ>`` only as a product of the two outer qubits' terms, so the dropped part is
+second order: at most ``gamma_A gamma_C / 4`` in fidelity per swap (``gamma`` each outer qubit's relaxation
+probability before it). A swap of a stored pair with a fresh one (one swap, no herald delay) is exact.
+The Gaussian shape counts each wait from zero (exact for one swap without latency; deeper, or with the
+herald's travel before the wait, it underestimates the decay of qubits already aged).
+
+Time and messages (``length_km``, ``latency``, ``pipelined``): a link's herald reaches its nodes ``L / c``
+after the emission (``c`` = :data:`FIBER_LIGHT_SPEED_KM_S`); a round lasts ``1/R + L/c`` (the nodes wait), or
+with pipelining rounds follow at ``R`` and each delivery is shifted by ``L / c`` on the grid; the pair's
+qubits decay during the flight, and the end qubits while the last join's swap outcome travels to the farther
+end (:func:`_message_time`). Cutoffs count from the herald's arrival. ``multiplexing = k`` memories per node
+and link attempt together: a round heralds with ``1 - (1 - p)^k`` and the first success is used (exact).
 """
 
 from __future__ import annotations
@@ -78,6 +93,7 @@ import numpy as np
 
 from ..core.state import DensityMatrix
 from ..errors import ConfigError
+from ..link.program import memory_channel
 from .pairs import (
     elementary_link,
     fidelity_from_correlators,
@@ -92,6 +108,7 @@ __all__ = ["ChainResult", "MonteCarloResult", "GridWarning", "repeater_chain", "
            "SCHEDULES", "FIBER_LIGHT_SPEED_KM_S", "DEFAULT_GRID_SIZE", "MAX_AUTO_GRID_SIZE", "GRID_TOLERANCE"]
 
 SCHEDULES = ("nested", "sequential")
+MEMORY_DECAYS = ("exponential", "gaussian")
 #: Light in optical fiber, km/s (group index ~1.5): herald and swap messages travel at this speed.
 FIBER_LIGHT_SPEED_KM_S = 2.0e5
 #: Steps of the time grid when ``grid_size`` is left out (the automatic grid starts here).
@@ -246,20 +263,39 @@ def _link_block(p_step: jax.Array, c: jax.Array, n_steps: int) -> tuple[jax.Arra
     return pmf, pmf[..., :, None] * c[..., None, :]
 
 
-def _kernels(cut: jax.Array, log_r: jax.Array, n_steps: int, dtype: Any) -> jax.Array:
-    """FFTs ``(3, L + 1)`` of the kernels ``w(d)`` (allowed age difference), ``g(d)`` (the cutoff fires
-    after ``d`` steps) and ``w(d) r^d`` (allowed, with the stored pair's decay)."""
+def _pair_decay(t: jax.Array, t1_s: jax.Array, t2_s: jax.Array, shape: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Both qubits of a Bell-diagonal pair stored for ``t`` s, with the link's memory channel
+    (:func:`ionjax.link.program.memory_channel`: relaxation ``gamma = 1 - exp(-t / T1)`` to ``|0>``, coherence
+    ``exp(-t / (2 T1))`` times the dephasing ``exp(-t / T2)`` or ``exp(-(t / T2)^2)``): ``c_x, c_y -> a c_x``
+    (``a`` the two coherences' product), ``c_z -> b c_z - g`` with ``b = (1 - gamma)^2``, ``g = gamma^2``
+    (``<ZZ> -> (1 - gamma)^2 <ZZ> + gamma^2``, exact for a Bell-diagonal pair, whose single-qubit ``<Z>`` are 0)."""
+    gamma, coherence = memory_channel(t, t1_s, t2_s, shape)
+    return coherence * coherence, (1.0 - gamma) ** 2, gamma * gamma
+
+
+def _stored(c: jax.Array, t: jax.Array, t1_s: jax.Array, t2_s: jax.Array, shape: str) -> jax.Array:
+    """Correlators ``(..., 3)`` after :func:`_pair_decay` for ``t`` ``(...)`` s."""
+    a, b, g = _pair_decay(t, t1_s, t2_s, shape)
+    return jnp.stack([a * c[..., 0], a * c[..., 1], b * c[..., 2] - g], axis=-1)
+
+
+def _kernels(cut: jax.Array, dt: jax.Array, t1_s: jax.Array, t2_s: jax.Array, shape: str, n_steps: int,
+             dtype: Any) -> jax.Array:
+    """FFTs ``(5, L + 1)`` of the kernels ``w(d)`` (allowed age difference), ``g(d)`` (the cutoff fires after
+    ``d`` steps), and ``w(d)`` times the stored pair's decay over ``d`` steps (:func:`_pair_decay`): ``a(d)``
+    (on ``c_x, c_y``), ``b(d)`` (on ``c_z``) and ``g(d)`` (subtracted from ``c_z``, on the pmf)."""
     d = jnp.arange(n_steps, dtype=dtype)
     w = jnp.clip(cut - d + 1.0, 0.0, 1.0)
     g = w - jnp.clip(cut - d, 0.0, 1.0)
-    return jnp.fft.rfft(jnp.stack([w, g, w * jnp.exp(log_r * d)]), 2 * n_steps)
+    a, b, gz = _pair_decay(d * dt, t1_s, t2_s, shape)
+    return jnp.fft.rfft(jnp.stack([w, g, w * a, w * b, w * gz]), 2 * n_steps)
 
 
 def _side(pmf: jax.Array, q: jax.Array, fk: jax.Array) -> jax.Array:
-    """One block's windowed sums ``(5, L)``: ``P*w, P*g, Q_x*(w r^d), Q_y*(w r^d), Q_z*w``."""
+    """One block's windowed sums ``(5, L)``: ``P*w, P*g, Q_x*(w a), Q_y*(w a), Q_z*(w b) - P*(w g)``."""
     n_steps = pmf.shape[-1]
     fs = jnp.fft.rfft(jnp.stack([pmf, q[:, 0], q[:, 1], q[:, 2]]), 2 * n_steps)
-    prods = jnp.stack([fs[0] * fk[0], fs[0] * fk[1], fs[1] * fk[2], fs[2] * fk[2], fs[3] * fk[0]])
+    prods = jnp.stack([fs[0] * fk[0], fs[0] * fk[1], fs[1] * fk[2], fs[2] * fk[2], fs[3] * fk[3] - fs[0] * fk[4]])
     return jnp.fft.irfft(prods, 2 * n_steps)[:, :n_steps]
 
 
@@ -288,21 +324,20 @@ def _merge(pa: jax.Array, qa: jax.Array, sa: jax.Array, pb: jax.Array, qb: jax.A
     return out[0], out[1:].T
 
 
-@partial(jax.jit, static_argnames=("n_links", "homogeneous", "schedule", "grid_size"))
-def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_decay: jax.Array, final_decay: jax.Array,
-                delay_s: jax.Array, cutoff_s: jax.Array, t2_s: jax.Array, s: jax.Array, q_swap: jax.Array,
-                dt: jax.Array, *,
-                n_links: int, homogeneous: bool, schedule: str, grid_size: int) -> ChainResult:
+@partial(jax.jit, static_argnames=("n_links", "homogeneous", "schedule", "grid_size", "memory_decay"))
+def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array, message_s: jax.Array,
+                delay_s: jax.Array, cutoff_s: jax.Array, t1_s: jax.Array, t2_s: jax.Array, s: jax.Array,
+                q_swap: jax.Array, dt: jax.Array, *, n_links: int, homogeneous: bool, schedule: str, grid_size: int,
+                memory_decay: str) -> ChainResult:
     dtype = jnp.result_type(p.dtype, dt.dtype, jnp.float32)
     p, rate, c = p.astype(dtype), rate.astype(dtype), c.astype(dtype)
     p_step = -jnp.expm1(rate * dt * jnp.log1p(-jnp.clip(p, 0.0, 1.0 - 1e-15)))
-    # each link's pair has aged by its herald's travel before the nodes know of it: both qubits dephase
-    c = c * jnp.stack([herald_decay, herald_decay, jnp.ones_like(herald_decay)], axis=-1).astype(dtype)
+    # each link's pair has aged by its herald's travel before the nodes know of it
+    c = _stored(c, herald_s.astype(dtype), t1_s, t2_s, memory_decay)
     finite = jnp.isfinite(cutoff_s)
     cut = jnp.where(finite, jnp.minimum(jnp.where(finite, cutoff_s, 0.0) / dt, grid_size + 1.0), grid_size + 1.0)
-    log_r = -2.0 * dt / t2_s
     s = s.astype(dtype)
-    fk = _kernels(cut, log_r, grid_size, dtype)
+    fk = _kernels(cut, dt, t1_s, t2_s, memory_decay, grid_size, dtype)
     side = partial(_side, fk=fk)
     merge = partial(_merge, s=s, q_swap=q_swap)
     blocks = _link_block(p_step, c, grid_size)  # (K, L), (K, L, 3)
@@ -339,8 +374,7 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_decay: jax.A
     total = jnp.sum(pmf)
     safe = jnp.where(total > 0, total, 1.0)
     # the swap outcomes reach the end nodes after the delivery: the end qubits dephase meanwhile
-    end_decay = jnp.stack([final_decay, final_decay, jnp.ones_like(final_decay)]).astype(dtype)
-    corr = jnp.sum(q, axis=0) / safe * end_decay
+    corr = _stored(jnp.sum(q, axis=0) / safe, message_s.astype(dtype), t1_s, t2_s, memory_decay)
     steps = jnp.arange(grid_size, dtype=dtype)
     mean_t = jnp.sum(steps * pmf) / safe * dt
     return ChainResult(
@@ -386,7 +420,8 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
                    t2_s: Any = jnp.inf, gate_error: Any = 0.0, readout_error: Any = 0.0,
                    swap_success_probability: Any = 1.0, time_step_s: Any = "auto",
                    grid_size: int | None = None, multiplexing: int = 1, length_km: Any = 0.0,
-                   latency: bool = True, pipelined: bool = False) -> ChainResult:
+                   latency: bool = True, pipelined: bool = False, t1_s: Any = jnp.inf,
+                   memory_decay: str = "exponential") -> ChainResult:
     """End-to-end fidelity and rate of a repeater chain, with exact waiting-time statistics on a grid.
 
     Args:
@@ -396,7 +431,12 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
         n_links: number of links (with a single link); default 1.
         schedule: ``"nested"`` (N a power of 2) or ``"sequential"``.
         cutoff_s: memory cutoff in seconds (float; a traced value has a gradient); ``inf`` for none.
-        t2_s: coherence time of a stored qubit (pure dephasing); ``inf`` for none.
+        t2_s: dephasing time of a stored qubit (its coherence decays by ``exp(-t / T2)``, or ``exp(-(t/T2)^2)``
+            with ``memory_decay="gaussian"``, quasi-static noise, on top of ``exp(-t / (2 T1))``: the link
+            file's node keys mean the same); ``inf`` for none.
+        t1_s: energy relaxation time of a stored qubit (amplitude damping to ``|0>``); ``inf`` for none. The
+            pairs stay Bell-diagonal (see the module docstring for what that drops).
+        memory_decay: ``"exponential"`` or ``"gaussian"``, the shape of the T2 decay.
         gate_error, readout_error: a swap's CNOT depolarizing probability and readout bit flip.
         swap_success_probability: probability that a Bell measurement succeeds (1 for ions).
         multiplexing: memory qubits (or time-multiplexed modes) per node and link attempting together in each
@@ -448,6 +488,9 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
                           "use schedule='sequential' or pad the chain.")
     _check_scalar("cutoff_s", cutoff_s, 0.0, np.inf, lo_open=True)
     _check_scalar("t2_s", t2_s, 0.0, np.inf, lo_open=True)
+    _check_scalar("t1_s", t1_s, 0.0, np.inf, lo_open=True)
+    if memory_decay not in MEMORY_DECAYS:
+        raise ConfigError(f"memory_decay = {memory_decay!r} is not known; allowed: {', '.join(MEMORY_DECAYS)}.")
     _check_scalar("gate_error", gate_error, 0.0, 1.0)
     _check_scalar("readout_error", readout_error, 0.0, 1.0)
     _check_scalar("swap_success_probability", swap_success_probability, 0.0, 1.0, lo_open=True)
@@ -468,17 +511,14 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     p = -jnp.expm1(multiplexing * jnp.log1p(-jnp.clip(p, 0.0, 1.0 - 1e-15))) if multiplexing > 1 else p
     if not pipelined:
         rate = 1.0 / (1.0 / rate + flight_k)
-    t2 = jnp.asarray(t2_s, fdt)
-    herald_decay = jnp.exp(-2.0 * flight_k / t2)
-    final_decay = jnp.exp(-2.0 * _message_time(lengths, schedule) / t2)
     delay = flight_k if pipelined else jnp.zeros_like(flight_k)
     s = _swap_factor(jnp.asarray(gate_error, fdt), jnp.asarray(readout_error, fdt))
-    args = (herald_decay, final_decay, delay, jnp.asarray(cutoff_s, fdt), t2, s,
-            jnp.asarray(swap_success_probability, fdt))
+    args = (flight_k, _message_time(lengths, schedule), delay, jnp.asarray(cutoff_s, fdt), jnp.asarray(t1_s, fdt),
+            jnp.asarray(t2_s, fdt), s, jnp.asarray(swap_success_probability, fdt))
 
     def core(dt: Any, size: int) -> ChainResult:
         return _chain_core(p, rate, c, *args, jnp.asarray(dt, fdt), n_links=n, homogeneous=homogeneous,
-                           schedule=schedule, grid_size=size)
+                           schedule=schedule, grid_size=size, memory_decay=memory_decay)
 
     concrete = _is_concrete(p, rate, c, *args)
     if isinstance(time_step_s, str):

@@ -30,7 +30,9 @@ The format (a dict of the same shape works too)::
     schedule = "nested"                      # "nested" (a power-of-2 number of links) | "sequential"
     n_links = 4                              # only with a single [[links]] entry: use it n times
     cutoff_s = 0.05                          # memory cutoff, > 0 s; "inf" (default) for none
-    t2_s = 1.0                               # coherence time of stored qubits, > 0 s; default "inf"
+    t2_s = 1.0                               # dephasing time of stored qubits, > 0 s; default "inf"
+    t1_s = 10.0                              # energy relaxation of stored qubits, > 0 s; default "inf"
+    memory_decay = "exponential"             # the T2 decay's shape: "exponential" | "gaussian" (quasi-static)
     gate_error = 0.002                       # depolarizing after each swap's CNOT, [0, 1]
     readout_error = 0.001                    # bit flip before each readout, [0, 1]
     swap_success_probability = 1.0           # (0, 1]
@@ -130,6 +132,8 @@ _CHAIN_KEYS: dict[str, _Key] = {
     "n_links": _Key(None, 1, 1 << 20, meaning="number of links (with a single [[links]] entry)"),
     "cutoff_s": _Key(INF, 0.0, INF, True, False, 'memory cutoff, s; "inf" for none'),
     "t2_s": _Key(INF, 0.0, INF, True, False, 'coherence time of stored qubits, s; "inf" for none'),
+    "t1_s": _Key(INF, 0.0, INF, True, False, 'energy relaxation time of stored qubits, s; "inf" for none'),
+    "memory_decay": _Key("exponential", meaning="shape of the T2 decay", choices=("exponential", "gaussian")),
     "gate_error": _prob("depolarizing probability after each swap's CNOT"),
     "readout_error": _prob("bit-flip probability before each readout"),
     "swap_success_probability": _prob("probability that a Bell measurement succeeds", lo_open=True),
@@ -667,7 +671,7 @@ def run_network(spec: NetworkSpec | str | Path | dict[str, Any]) -> dict[str, An
             swap_success_probability=c["swap_success_probability"], time_step_s=c["time_step_s"],
             grid_size=None if c["grid_size"] == "auto" else c["grid_size"], multiplexing=c["multiplexing"],
             length_km=lengths[0] if len(els) == 1 else np.asarray(lengths), latency=c["latency"],
-            pipelined=c["pipelined"]), chain_warn)
+            pipelined=c["pipelined"], t1_s=c["t1_s"], memory_decay=c["memory_decay"]), chain_warn)
         d = chain_res.to_dict()
         d["between"] = [spec.nodes[0], spec.nodes[-1]] if len(els) > 1 else list(spec.link_nodes[0])
         d["parameters"] = {k: _num(v) for k, v in c.items()}
@@ -736,7 +740,8 @@ def format_network(res: dict[str, Any]) -> str:
         ends = "-".join(c.get("between", []))
         lines += [
             f"repeater chain{(' ' + ends) if ends else ''}: {c['n_links']} links, {c['schedule']} schedule, "
-            f"cutoff {pr['cutoff_s']} s, T2 {pr['t2_s']} s, swap gate error {pr['gate_error']}, "
+            f"cutoff {pr['cutoff_s']} s, T2 {pr['t2_s']} s, T1 {pr.get('t1_s', 'inf')} s, "
+            f"swap gate error {pr['gate_error']}, "
             f"readout error {pr['readout_error']}" + ("  ([chain] defaults)" if c.get("defaults") else ""),
             f"  memories             {pr.get('multiplexing', 1)} per node and link; messages "
             + (("at 2e5 km/s, " + ("pipelined attempts" if pr.get("pipelined")
