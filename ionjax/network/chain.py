@@ -66,8 +66,8 @@ dephasing with ``t2_s`` (exponential, or Gaussian for quasi-static noise). On a 
 stored for ``t`` (both qubits) that is ``c_x, c_y -> a c_x`` and ``c_z -> (1 - gamma)^2 c_z - gamma^2``
 (``gamma = 1 - e^{-t/T1}``), exact. Amplitude damping also creates single-qubit ``<Z>`` terms, which the
 Bell-diagonal form drops; they re-enter a later swap's ``<ZZ>`` only as a product of the two outer
-qubits' terms, so the dropped part is second order: at most ``gamma_A gamma_C / 4`` in fidelity per swap (``gamma`` each outer qubit's relaxation
-probability before it). A swap of a stored pair with a fresh one (one swap, no herald delay) is exact.
+qubits' terms, so the dropped part is second order: at most ``gamma_A gamma_C / 4`` in fidelity per
+swap (``gamma`` each outer qubit's relaxation probability before it). A swap of a stored pair with a fresh one (one swap, no herald delay) is exact.
 The Gaussian shape counts each wait from zero (exact for one swap without latency; deeper, or with the
 herald's travel before the wait, it underestimates the decay of qubits already aged).
 
