@@ -62,13 +62,13 @@ event by event (numpy) as a cross-check.
 
 Memory noise, the link's memory channel (:func:`ionjax.link.program.memory_channel`): a stored qubit's
 population relaxes to ``|0>`` with ``t1_s``, and its coherence decays as ``exp(-t / (2 T1))`` times the
-dephasing with ``t2_s`` (exponential, or Gaussian for quasi-static noise). On a Bell-diagonal pair
-stored for ``t`` (both qubits) that is ``c_x, c_y -> a c_x`` and ``c_z -> (1 - gamma)^2 c_z - gamma^2``
-(``gamma = 1 - e^{-t/T1}``), exact. Amplitude damping also creates single-qubit ``<Z>`` terms, which the
-Bell-diagonal form drops; they re-enter a later swap's ``<ZZ>`` only as a product of the two outer
-qubits' terms, so the dropped part is second order: at most ``gamma_A gamma_C / 4`` in fidelity per
-swap (``gamma`` each outer qubit's relaxation probability before it). A swap of a stored pair with a fresh one (one swap, no herald delay) is exact.
-The Gaussian shape counts each wait from zero (exact for one swap without latency; deeper, or with the
+dephasing with ``t2_s`` (exponential, or Gaussian for quasi-static noise). On a Bell-diagonal pair stored for
+``t`` (both qubits) that is ``c_x, c_y -> a c_x`` and ``c_z -> (1 - gamma)^2 c_z - gamma^2`` (``gamma = 1 -
+e^{-t/T1}``), exact. Amplitude damping also creates single-qubit ``<Z>`` terms, which the Bell-diagonal form
+drops; they re-enter a later swap's ``<ZZ>`` only as a product of the two outer qubits' terms, so the dropped
+part is second order: at most ``gamma_A gamma_C / 4`` in fidelity per swap (``gamma`` each outer qubit's
+relaxation probability before it). A swap of a stored pair with a fresh one (one swap, no herald delay) is
+exact. The Gaussian shape counts each wait from zero (exact for one swap without latency; deeper, or with the
 herald's travel before the wait, it underestimates the decay of qubits already aged).
 
 Time and messages (``length_km``, ``latency``, ``pipelined``): a link's herald reaches its nodes ``L / c``
