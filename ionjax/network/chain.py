@@ -666,46 +666,124 @@ def _tree(schedule: str, lo: int, hi: int) -> Any:
     return (_tree(schedule, lo, hi - 1), hi - 1)
 
 
+# ----------------------------------------------------------------------------- event-by-event, exact states
+_PAULIS = np.array([np.eye(2), [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], np.diag([1.0, -1.0])], complex)
+_PSI_PLUS = np.array([0, 1, 1, 0], complex) / math.sqrt(2.0)
+_BELL_KETS = np.array([[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, 1, -1, 0]], complex) / math.sqrt(2.0)
+
+
+def _np_store(rho: np.ndarray, t_s: np.ndarray, t1_s: float, t2_s: float, shape: str) -> np.ndarray:
+    """Both qubits of pairs ``(m, 4, 4)`` stored for ``t_s`` ``(m,)``: amplitude damping and the dephasing of
+    :func:`ionjax.link.program.memory_channel`, on the full state (nothing twirled)."""
+    gamma = -np.expm1(-t_s / t1_s)
+    x = t_s / t2_s
+    dephase = np.exp(-(x * x)) if shape == "gaussian" else np.exp(-x)
+    lam = 0.5 * (1.0 - dephase)
+    z = np.zeros_like(gamma)
+    k0 = np.stack([np.stack([1 + z, z], -1), np.stack([z, np.sqrt(1 - gamma)], -1)], -2)
+    k1 = np.stack([np.stack([z, np.sqrt(gamma)], -1), np.stack([z, z], -1)], -2)
+    kraus = [f[:, None, None] * (_PAULIS[3] if flip else np.eye(2)) @ k
+             for k in (k0, k1) for f, flip in ((np.sqrt(1 - lam), False), (np.sqrt(lam), True))]
+    for qubit in (0, 1):
+        out = np.zeros_like(rho)
+        for k in kraus:
+            full = np.einsum("mij,kl->mikjl", k, np.eye(2)) if qubit == 0 else np.einsum("ij,mkl->mikjl", np.eye(2), k)
+            full = full.reshape(-1, 4, 4)
+            out = out + full @ rho @ np.conj(np.swapaxes(full, -1, -2))
+        rho = out
+    return rho
+
+
+def _swap_corrections() -> list:
+    """For each Bell outcome on the middle qubits, the Pauli on C that brings two Psi+ pairs back to Psi+."""
+    psi = np.outer(_PSI_PLUS, _PSI_PLUS.conj())
+    ideal = np.kron(psi, psi).reshape([2] * 8)
+    out = []
+    for bell in _BELL_KETS:
+        b = bell.reshape(2, 2)
+        m = np.einsum("xy,axycbzwd,zw->acbd", b.conj(), ideal, b).reshape(4, 4)
+        fid = [np.real(_PSI_PLUS.conj() @ (np.kron(np.eye(2), u) @ m @ np.kron(np.eye(2), u).conj().T) @ _PSI_PLUS)
+               for u in _PAULIS]
+        out.append(np.kron(np.eye(2), _PAULIS[int(np.argmax(fid))]))
+    return out
+
+
+def _np_swap(r1: np.ndarray, r2: np.ndarray, gate_error: float, readout_error: float) -> np.ndarray:
+    """:func:`ionjax.network.entanglement_swap` on pairs ``(m, 4, 4)``, exactly, in numpy: the ideal Bell
+    measurement with its corrections; a flipped first (second) readout leaves a Z (X) error on C; the
+    depolarized branch leaves A's reduced state with C maximally mixed."""
+    rho = np.einsum("mij,mkl->mikjl", r1, r2).reshape(-1, *([2] * 8))
+    out = np.zeros(r1.shape, complex)
+    for bell, u in zip(_BELL_KETS, _swap_corrections()):
+        b = bell.reshape(2, 2)
+        m = np.einsum("xy,maxycbzwd,zw->macbd", b.conj(), rho, b).reshape(-1, 4, 4)
+        out = out + u @ m @ u.conj().T
+    for pauli in (_PAULIS[3], _PAULIS[1]):  # the two readouts
+        u = np.kron(np.eye(2), pauli)
+        out = (1.0 - readout_error) * out + readout_error * (u @ out @ u.conj().T)
+    rho_a = np.einsum("maibi->mab", r1.reshape(-1, 2, 2, 2, 2))  # A's reduced state
+    mixed = np.einsum("mab,cd->macbd", rho_a, np.eye(2) / 2.0).reshape(-1, 4, 4)
+    return (1.0 - gate_error) * out + gate_error * mixed
+
+
 def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str = "nested", cutoff_s: float = np.inf,
                       t2_s: float = np.inf, gate_error: float = 0.0, readout_error: float = 0.0,
                       swap_success_probability: float = 1.0, time_step_s: float | None = None,
-                      n_samples: int = 20000, seed: int = 0) -> MonteCarloResult:
+                      n_samples: int = 20000, seed: int = 0, t1_s: float = np.inf,
+                      memory_decay: str = "exponential", multiplexing: int = 1, length_km: Any = 0.0,
+                      latency: bool = True, pipelined: bool = False) -> MonteCarloResult:
     """Event-by-event simulation (numpy) of the protocol of :func:`repeater_chain`, on the same time grid.
 
+    Each sample carries its pair's full two-qubit state (no twirl): memories decay by amplitude damping and
+    dephasing on the density matrix, and swaps are exact Bell measurements with their corrections, so it
+    checks what the grid's Bell-diagonal form drops (the single-qubit ``<Z>`` terms that T1 creates).
+
     Args:
-        as :func:`repeater_chain`; ``time_step_s`` defaults to the attempt period of the fastest link.
+        as :func:`repeater_chain`; ``time_step_s`` defaults to the attempt period (round) of the fastest link.
         n_samples: delivered end-to-end pairs to simulate.
         seed: random seed.
     """
     if schedule not in SCHEDULES:
         raise ConfigError(f"schedule = {schedule!r} is not known; allowed: {', '.join(SCHEDULES)}.")
-    p, rate, c, n, homogeneous = _link_arrays(links, n_links)
+    if memory_decay not in MEMORY_DECAYS:
+        raise ConfigError(f"memory_decay = {memory_decay!r} is not known; allowed: {', '.join(MEMORY_DECAYS)}.")
+    p, rate, _, n, homogeneous = _link_arrays(links, n_links)
+    states = _link_states(links, n_links)
     if n > 256:
         raise ConfigError(f"chain_monte_carlo is a cross-check for small chains (n_links <= 256), got {n}.")
     if schedule == "nested" and n & (n - 1):
         raise ConfigError(f"The nested schedule needs a power-of-2 number of links, got n_links = {n}.")
-    p, rate, c = np.asarray(p, float), np.asarray(rate, float), np.asarray(c, float)
+    p, rate = np.asarray(p, float), np.asarray(rate, float)
     if homogeneous:
-        p, rate, c = np.repeat(p, n), np.repeat(rate, n), np.repeat(c, n, axis=0)
+        p, rate, states = np.repeat(p, n), np.repeat(rate, n), np.repeat(states, n, axis=0)
+    lengths = np.broadcast_to(np.asarray(length_km, float), (n,)) if latency else np.zeros(n)
+    flight = lengths / FIBER_LIGHT_SPEED_KM_S
+    p = -np.expm1(multiplexing * np.log1p(-np.clip(p, 0.0, 1.0 - 1e-15)))
+    if not pipelined:
+        rate = 1.0 / (1.0 / rate + flight)
     dt = 1.0 / float(np.max(rate)) if time_step_s is None else float(time_step_s)
     p_step = -np.expm1(rate * dt * np.log1p(-np.clip(p, 0.0, 1.0 - 1e-15)))
+    delay = flight / dt if pipelined else np.zeros(n)
     cut = float(cutoff_s) / dt
     finite = np.isfinite(cut)
     c0, frac = (math.floor(cut), cut - math.floor(cut)) if finite else (0, 0.0)
-    log_r = -2.0 * dt / float(t2_s)
-    s = np.asarray(_swap_factor(jnp.asarray(gate_error, float), jnp.asarray(readout_error, float)), float)
+    t1, t2 = float(t1_s), float(t2_s)
     rng = np.random.default_rng(seed)
 
     def sample(node: Any, m: int) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(node, int):
-            return rng.geometric(p_step[node], m).astype(np.int64), np.tile(c[node], (m, 1))
+            whole = math.floor(delay[node])
+            shift = whole + (rng.random(m) < delay[node] - whole)
+            rho = _np_store(np.repeat(states[node][None], m, axis=0), np.full(m, flight[node]), t1, t2,
+                            memory_decay)
+            return rng.geometric(p_step[node], m).astype(np.int64) + shift, rho
         t_out = np.zeros(m, np.int64)
-        c_out = np.zeros((m, 3))
+        r_out = np.zeros((m, 4, 4), complex)
         todo = np.arange(m)
         while todo.size:
             k = todo.size
-            ta, ca = sample(node[0], k)
-            tb, cb = sample(node[1], k)
+            ta, ra = sample(node[0], k)
+            tb, rb = sample(node[1], k)
             diff = np.abs(ta - tb)
             if finite:
                 cutk = c0 + (rng.random(k) < frac)
@@ -716,15 +794,27 @@ def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str =
                 dur = np.maximum(ta, tb)
             done = ok & (rng.random(k) < swap_success_probability)
             t_out[todo] += dur
-            dec = np.exp(log_r * diff)
-            new_c = s * ca * cb * np.stack([dec, dec, np.ones(k)], axis=1)
-            c_out[todo[done]] = new_c[done]
+            older_a = (ta < tb)[:, None, None]
+            wait = diff[done] * dt
+            ra_d, rb_d = ra[done], rb[done]
+            ra_s = np.where(older_a[done], _np_store(ra_d, wait, t1, t2, memory_decay), ra_d)
+            rb_s = np.where(older_a[done], rb_d, _np_store(rb_d, wait, t1, t2, memory_decay))
+            r_out[todo[done]] = _np_swap(ra_s, rb_s, float(gate_error), float(readout_error))
             todo = todo[~done]
-        return t_out, c_out
+        return t_out, r_out
 
-    t, cc = sample(_tree(schedule, 0, n), n_samples)
-    fid = (1.0 + cc.sum(axis=1)) / 4.0
+    t, rho = sample(_tree(schedule, 0, n), n_samples)
+    message = float(_message_time(jnp.asarray(lengths), schedule))
+    rho = _np_store(rho, np.full(n_samples, message), t1, t2, memory_decay)
+    fid = np.real(np.einsum("i,mij,j->m", _PSI_PLUS.conj(), rho, _PSI_PLUS))
     sq = math.sqrt(n_samples)
     return MonteCarloResult(float(fid.mean()), float(fid.std() / sq), float(t.mean() * dt),
                             float(t.std() * dt / sq), n_samples)
 
+
+def _link_states(links: Any, n_links: int | None) -> np.ndarray:
+    """The links' pair states ``(K, 4, 4)`` (as :func:`_link_arrays` orders them)."""
+    single = not isinstance(links, (list, tuple)) or is_number_tuple(links)
+    els = [elementary_link(links)] if single else [elementary_link(x) for x in links]
+    data = [np.asarray(e.state.data, complex) for e in els]
+    return data[0] if data[0].ndim == 3 else np.stack(data)
