@@ -118,7 +118,7 @@ def _run(tau_a=8.0, tau_b=8.0, delay_a=0.0, delay_b=0.0, start=0.0, window=1e4, 
                                                        np.asarray(r.pattern_fidelities))}
 
 
-@pytest.mark.parametrize("dead", [0.0, 5.0, 20.0, 31.0, 1e4])
+@pytest.mark.parametrize("dead", [0.0, 5.0, 20.0, 31.0, 1e4, 1e5])
 def test_equal_photons_laplace_closed_form(dead):
     got = _run(dead=dead)
     full = ETA * ETA / 8.0
@@ -226,7 +226,8 @@ def _numeric_band(d1, d2, end, lo, hi, kappa):
                                       float(end), lo, hi, kinks) for q in (0, 1)])
 
 
-@pytest.mark.parametrize("lo,hi", [(-3.0, 2.0), (-math.inf, -4.0), (1.0, 7.5), (-2.0, math.inf), (5.0, -5.0)])
+@pytest.mark.parametrize("lo,hi", [(-3.0, 2.0), (-math.inf, -4.0), (1.0, 7.5), (-2.0, math.inf), (5.0, -5.0),
+                                   (60.0, 90.0), (-math.inf, -70.0), (50.0, math.inf)])
 @pytest.mark.parametrize("pair", [("photon", "photon"), ("dark", "photon"), ("photon", "dark")])
 def test_band_integral_asymmetric(lo, hi, pair):
     d1 = _density(pair[0], f_mhz=30.0)

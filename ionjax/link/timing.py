@@ -111,7 +111,8 @@ def _band_plain(amp1: Any, lam1: Any, s1: Any, amp2: Any, lam2: Any, s2: Any, en
     # (the derivative in lo and hi is the custom JVP's; where breakpoints tie, these picks pass the derivative
     # in the other numbers to one of them, where jnp.clip and jnp.minimum would split it)
     a0 = _pick(lo - c > 0.0, lo - c, 0.0)
-    b0 = _pick(a0 > v_max - c + hi, a0, _pick(v_max - c + hi < u_max, v_max - c + hi, u_max))
+    b_edge = _pick(v_max - c + hi < u_max, v_max - c + hi, u_max)
+    b0 = _pick(a0 > b_edge, a0, b_edge)  # b0 >= a0: a band outside the square has no pieces
     p1 = _clip(hi - c, a0, b0)  # the lower line v = u + c - hi leaves v = 0
     p2 = _clip(v_max - c + lo, a0, b0)  # the upper line v = u + c - lo reaches v_max
     pts = [a0, _pick(p1 <= p2, p1, p2), _pick(p1 <= p2, p2, p1), b0]
