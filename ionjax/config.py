@@ -231,9 +231,10 @@ _APPLIES: dict[str, tuple[Any, str]] = {
                      "different detectors)"),
 }
 
-#: keys whose value decides a static flag of DetectionParams (the click-time path is taken where it is set)
-_FILTER_FLAGS = {"detection.coincidence_window_ns": "coincidence_filter", "detection.dead_time_ns": "dead_time_filter"}
-_FILTER_TEST = {"coincidence_filter": lambda v: np.any(v < math.inf), "dead_time_filter": lambda v: np.any(v > 0.0)}
+#: detection keys whose value decides a static flag of DetectionParams: ``{key: (flag, test of a value)}`` (the
+#: click-time path is taken where a flag is set; a traced value sets it)
+_FILTER_FLAGS = {"coincidence_window_ns": ("coincidence_filter", lambda v: bool(np.any(np.asarray(v) < math.inf))),
+                 "dead_time_ns": ("dead_time_filter", lambda v: bool(np.any(np.asarray(v) > 0.0)))}
 
 #: keys that moved, with where they went (named in the unknown-key error)
 _MOVED = {"interference.frequency_offset_hz": "each node's photon_frequency_offset_mhz (node_a and node_b: MHz; "
@@ -330,10 +331,11 @@ class Link:
                 if not key_applies(leaf, out.protocol, out.encoding) and np.any(np.asarray(value) != spec.default):
                     raise ConfigError(f"{key} = {_short(value)} is ignored by this link "
                                       f"({out.protocol}/{out.encoding}): {_APPLIES[leaf][1]}.")
-            flag_name = _FILTER_FLAGS.get(key)
-            if flag_name is not None:
-                flag = isinstance(value, jax.core.Tracer) or bool(_FILTER_TEST[flag_name](np.asarray(value)))
-                out = dataclasses.replace(out, detection=dataclasses.replace(out.detection, **{flag_name: flag}))
+            section, _, leaf = key.partition(".")
+            if section == "detection" and leaf in _FILTER_FLAGS:
+                flag, test = _FILTER_FLAGS[leaf]
+                on = isinstance(value, jax.core.Tracer) or test(value)
+                out = dataclasses.replace(out, detection=dataclasses.replace(out.detection, **{flag: on}))
             for loc in locs:
                 old = _follow(out, loc)
                 if old is None:
@@ -661,8 +663,7 @@ def load_link(source: str | os.PathLike | Mapping[str, Any] | Link,
         node_b=nodes["node_b"],
         detection=DetectionParams(kind=kind, detectors=detectors, detector_names=names,
                                   time_resolved_correction=correction,
-                                  coincidence_filter=bool(detection["coincidence_window_ns"] < math.inf),
-                                  dead_time_filter=bool(detection["dead_time_ns"] > 0.0),
+                                  **{flag: test(detection[k]) for k, (flag, test) in _FILTER_FLAGS.items()},
                                   **{k: _leaf(v) for k, v in detection.items()}),
         interference=InterferenceParams(**{k: _leaf(v) for k, v in interference.items()}),
         station=StationParams(**{k: _leaf(v) for k, v in station.items()}),

@@ -95,13 +95,14 @@ from ..core.state import DensityMatrix
 from ..errors import ConfigError
 from ..link.program import memory_channel
 from .pairs import (
+    PAIR_SPACE,
     elementary_link,
     fidelity_from_correlators,
     is_number_tuple,
     pauli_correlators,
     state_from_correlators,
 )
-from .swap import swap_factor
+from .swap import entanglement_swap, swap_factor
 from .waiting import geometric_pmf
 
 __all__ = ["ChainResult", "MonteCarloResult", "GridWarning", "repeater_chain", "chain_monte_carlo", "grid_error",
@@ -506,12 +507,7 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     lengths = jnp.broadcast_to(jnp.asarray(length_km, fdt), (n,)) if latency else jnp.zeros((n,), fdt)
     if homogeneous and _is_concrete(lengths) and np.ptp(np.asarray(lengths)) > 0:
         raise ConfigError("length_km gives different lengths for copies of one link; give a list of links.")
-    flight = lengths / FIBER_LIGHT_SPEED_KM_S  # s: an emission to its herald at the nodes
-    flight_k = flight if not homogeneous else flight[:1]
-    p = -jnp.expm1(multiplexing * jnp.log1p(-jnp.clip(p, 0.0, 1.0 - 1e-15))) if multiplexing > 1 else p
-    if not pipelined:
-        rate = 1.0 / (1.0 / rate + flight_k)
-    delay = flight_k if pipelined else jnp.zeros_like(flight_k)
+    p, rate, flight_k, delay = _rounds(p, rate, lengths[:1] if homogeneous else lengths, multiplexing, pipelined)
     s = _swap_factor(jnp.asarray(gate_error, fdt), jnp.asarray(readout_error, fdt))
     args = (flight_k, _message_time(lengths, schedule), delay, jnp.asarray(cutoff_s, fdt), jnp.asarray(t1_s, fdt),
             jnp.asarray(t2_s, fdt), s, jnp.asarray(swap_success_probability, fdt))
@@ -548,6 +544,18 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     if concrete and _is_concrete(time_step_s):
         _warn_grid(res, np.asarray(p), np.asarray(rate), float(cutoff_s), grid_size, auto_grid, auto_dt=False)
     return res
+
+
+def _rounds(p: Any, rate: Any, lengths: Any, multiplexing: int, pipelined: bool) -> tuple[Any, Any, Any, Any]:
+    """Per link (numpy or jax arrays): the success per round with ``multiplexing`` memories, the rounds per
+    second, the herald's flight ``L / c`` (s) and the delivery's delay (s; pipelined rounds only)."""
+    xp = jnp if any(isinstance(x, jax.Array) for x in (p, rate, lengths)) else np
+    flight = lengths / FIBER_LIGHT_SPEED_KM_S
+    if multiplexing > 1:
+        p = -xp.expm1(multiplexing * xp.log1p(-xp.clip(p, 0.0, 1.0 - 1e-15)))
+    if not pipelined:
+        rate = 1.0 / (1.0 / rate + flight)
+    return p, rate, flight, flight if pipelined else xp.zeros_like(flight)
 
 
 def _message_time(lengths: jax.Array, schedule: str) -> jax.Array:
@@ -667,63 +675,36 @@ def _tree(schedule: str, lo: int, hi: int) -> Any:
 
 
 # ----------------------------------------------------------------------------- event-by-event, exact states
-_PAULIS = np.array([np.eye(2), [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], np.diag([1.0, -1.0])], complex)
 _PSI_PLUS = np.array([0, 1, 1, 0], complex) / math.sqrt(2.0)
-_BELL_KETS = np.array([[1, 0, 0, 1], [1, 0, 0, -1], [0, 1, 1, 0], [0, 1, -1, 0]], complex) / math.sqrt(2.0)
+_SWAP_CHUNK = 4096  # pairs per call of entanglement_swap (one compiled shape)
 
 
 def _np_store(rho: np.ndarray, t_s: np.ndarray, t1_s: float, t2_s: float, shape: str) -> np.ndarray:
-    """Both qubits of pairs ``(m, 4, 4)`` stored for ``t_s`` ``(m,)``: amplitude damping and the dephasing of
-    :func:`ionjax.link.program.memory_channel`, on the full state (nothing twirled)."""
-    gamma = -np.expm1(-t_s / t1_s)
-    x = t_s / t2_s
-    dephase = np.exp(-(x * x)) if shape == "gaussian" else np.exp(-x)
-    lam = 0.5 * (1.0 - dephase)
-    z = np.zeros_like(gamma)
-    k0 = np.stack([np.stack([1 + z, z], -1), np.stack([z, np.sqrt(1 - gamma)], -1)], -2)
-    k1 = np.stack([np.stack([z, np.sqrt(gamma)], -1), np.stack([z, z], -1)], -2)
-    kraus = [f[:, None, None] * (_PAULIS[3] if flip else np.eye(2)) @ k
-             for k in (k0, k1) for f, flip in ((np.sqrt(1 - lam), False), (np.sqrt(lam), True))]
+    """Both qubits of pairs ``(m, 4, 4)`` stored for ``t_s`` ``(m,)``, on the full state (nothing twirled):
+    :func:`ionjax.link.program.memory_channel`'s relaxation ``gamma`` and coherence on each qubit."""
+    gamma, coh = (np.asarray(x, float) for x in memory_channel(t_s, t1_s, t2_s, shape))
+    r = rho.reshape(-1, 2, 2, 2, 2).copy()  # (m, a, b, a', b')
+    g, k, c = gamma[:, None, None], (1.0 - gamma)[:, None, None], coh[:, None, None]
     for qubit in (0, 1):
-        out = np.zeros_like(rho)
-        for k in kraus:
-            full = np.einsum("mij,kl->mikjl", k, np.eye(2)) if qubit == 0 else np.einsum("ij,mkl->mikjl", np.eye(2), k)
-            full = full.reshape(-1, 4, 4)
-            out = out + full @ rho @ np.conj(np.swapaxes(full, -1, -2))
-        rho = out
-    return rho
+        q = np.moveaxis(r, (1 + qubit, 3 + qubit), (1, 2))  # a view: this qubit's ket and bra first
+        q[:, 0, 0] += g * q[:, 1, 1]
+        q[:, 1, 1] *= k
+        q[:, 0, 1] *= c
+        q[:, 1, 0] *= c
+    return r.reshape(-1, 4, 4)
 
 
-def _swap_corrections() -> list:
-    """For each Bell outcome on the middle qubits, the Pauli on C that brings two Psi+ pairs back to Psi+."""
-    psi = np.outer(_PSI_PLUS, _PSI_PLUS.conj())
-    ideal = np.kron(psi, psi).reshape([2] * 8)
-    out = []
-    for bell in _BELL_KETS:
-        b = bell.reshape(2, 2)
-        m = np.einsum("xy,axycbzwd,zw->acbd", b.conj(), ideal, b).reshape(4, 4)
-        fid = [np.real(_PSI_PLUS.conj() @ (np.kron(np.eye(2), u) @ m @ np.kron(np.eye(2), u).conj().T) @ _PSI_PLUS)
-               for u in _PAULIS]
-        out.append(np.kron(np.eye(2), _PAULIS[int(np.argmax(fid))]))
+def _swap_pairs(r1: np.ndarray, r2: np.ndarray, gate_error: float, readout_error: float) -> np.ndarray:
+    """:func:`ionjax.network.entanglement_swap` on pairs ``(m, 4, 4)``, in chunks of one shape (padded)."""
+    out = np.empty(r1.shape, complex)
+    for i in range(0, r1.shape[0], _SWAP_CHUNK):
+        a, b = r1[i:i + _SWAP_CHUNK], r2[i:i + _SWAP_CHUNK]
+        m = a.shape[0]
+        pad = [(0, _SWAP_CHUNK - m), (0, 0), (0, 0)]
+        a, b = np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge")
+        res = entanglement_swap(DensityMatrix(a, PAIR_SPACE), DensityMatrix(b, PAIR_SPACE), gate_error, readout_error)
+        out[i:i + m] = np.asarray(res.data)[:m]
     return out
-
-
-def _np_swap(r1: np.ndarray, r2: np.ndarray, gate_error: float, readout_error: float) -> np.ndarray:
-    """:func:`ionjax.network.entanglement_swap` on pairs ``(m, 4, 4)``, exactly, in numpy: the ideal Bell
-    measurement with its corrections; a flipped first (second) readout leaves a Z (X) error on C; the
-    depolarized branch leaves A's reduced state with C maximally mixed."""
-    rho = np.einsum("mij,mkl->mikjl", r1, r2).reshape(-1, *([2] * 8))
-    out = np.zeros(r1.shape, complex)
-    for bell, u in zip(_BELL_KETS, _swap_corrections()):
-        b = bell.reshape(2, 2)
-        m = np.einsum("xy,maxycbzwd,zw->macbd", b.conj(), rho, b).reshape(-1, 4, 4)
-        out = out + u @ m @ u.conj().T
-    for pauli in (_PAULIS[3], _PAULIS[1]):  # the two readouts
-        u = np.kron(np.eye(2), pauli)
-        out = (1.0 - readout_error) * out + readout_error * (u @ out @ u.conj().T)
-    rho_a = np.einsum("maibi->mab", r1.reshape(-1, 2, 2, 2, 2))  # A's reduced state
-    mixed = np.einsum("mab,cd->macbd", rho_a, np.eye(2) / 2.0).reshape(-1, 4, 4)
-    return (1.0 - gate_error) * out + gate_error * mixed
 
 
 def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str = "nested", cutoff_s: float = np.inf,
@@ -757,13 +738,10 @@ def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str =
     if homogeneous:
         p, rate, states = np.repeat(p, n), np.repeat(rate, n), np.repeat(states, n, axis=0)
     lengths = np.broadcast_to(np.asarray(length_km, float), (n,)) if latency else np.zeros(n)
-    flight = lengths / FIBER_LIGHT_SPEED_KM_S
-    p = -np.expm1(multiplexing * np.log1p(-np.clip(p, 0.0, 1.0 - 1e-15)))
-    if not pipelined:
-        rate = 1.0 / (1.0 / rate + flight)
+    p, rate, flight, delay_s = _rounds(p, rate, lengths, multiplexing, pipelined)
     dt = 1.0 / float(np.max(rate)) if time_step_s is None else float(time_step_s)
     p_step = -np.expm1(rate * dt * np.log1p(-np.clip(p, 0.0, 1.0 - 1e-15)))
-    delay = flight / dt if pipelined else np.zeros(n)
+    delay = delay_s / dt
     cut = float(cutoff_s) / dt
     finite = np.isfinite(cut)
     c0, frac = (math.floor(cut), cut - math.floor(cut)) if finite else (0, 0.0)
@@ -799,7 +777,7 @@ def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str =
             ra_d, rb_d = ra[done], rb[done]
             ra_s = np.where(older_a[done], _np_store(ra_d, wait, t1, t2, memory_decay), ra_d)
             rb_s = np.where(older_a[done], rb_d, _np_store(rb_d, wait, t1, t2, memory_decay))
-            r_out[todo[done]] = _np_swap(ra_s, rb_s, float(gate_error), float(readout_error))
+            r_out[todo[done]] = _swap_pairs(ra_s, rb_s, float(gate_error), float(readout_error))
             todo = todo[~done]
         return t_out, r_out
 
