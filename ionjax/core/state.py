@@ -204,7 +204,8 @@ class DensityMatrix:
         op, idx = self._check_op(op, on, "op")
         return self._contract_effect(op, idx, diagonal=False, keep_rest=False)
 
-    def herald(self, effect: Any, on: Names, keep: bool = False) -> tuple[jax.Array, DensityMatrix]:
+    def herald(self, effect: Any, on: Names, keep: bool = False,
+               normalize: bool = True) -> tuple[jax.Array, DensityMatrix]:
         """Condition on a POVM effect ``E`` on subsystems ``on``.
 
         Args:
@@ -214,6 +215,8 @@ class DensityMatrix:
             keep: if False (default), the measured subsystems are traced out and the result is
                 ``Tr_on[E rho] / p``; if True, they stay, with the Lueders update
                 ``sqrt(E) rho sqrt(E) / p`` (diagonal effects only).
+            normalize: if False, the state is returned unnormalized (trace ``p``): the map from ``rho`` is then
+                linear, and smooth where ``p == 0``.
 
         Returns:
             ``(p, state)``: ``p = Tr(E rho)`` (real, batch shape) and the conditional state
@@ -232,11 +235,15 @@ class DensityMatrix:
             kraus = (root[..., None, :] * jnp.eye(d_on, dtype=self.data.dtype))[..., None, :, :]
             unnorm = self._sandwich(kraus, idx, kraus_batch=kraus.shape[:-3])
             p = unnorm.trace()
+            if not normalize:
+                return p, unnorm
             return p, DensityMatrix(unnorm.data / _safe(p)[..., None, None], self.space)
         rest = tuple(n for j, n in enumerate(self.space.names) if j not in idx)
         out = self._contract_effect(effect, idx, diagonal=diagonal, keep_rest=True)
         space = self.space.select(rest) if rest else Space()
         p = jnp.real(jnp.trace(out, axis1=-2, axis2=-1))
+        if not normalize:
+            return p, DensityMatrix(out, space)
         return p, DensityMatrix(out / _safe(p)[..., None, None], space)
 
     def _contract_effect(self, effect: jax.Array, idx: tuple[int, ...], diagonal: bool, keep_rest: bool) -> jax.Array:

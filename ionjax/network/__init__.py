@@ -29,9 +29,10 @@ Bell-diagonal pairs are also described by their Pauli correlators ``(..., 3)``
 (:func:`pauli_correlators`), which multiply under swapping.
 """
 
-from .chain import SCHEDULES, ChainResult, GridWarning, MonteCarloResult, chain_monte_carlo, grid_error, repeater_chain
+from .chain import SCHEDULES, ChainResult, GridWarning, grid_error, repeater_chain
 from .config import NetworkSpec, format_network, load_network, run_network
 from .ghz import GHZResult, fuse_ghz, ghz, ghz_fidelity, ghz_ket
+from .montecarlo import MonteCarloResult, chain_monte_carlo, protocol_tree
 from .ops import depolarize, measure, store
 from .pairs import (
     PAIR_SPACE,
@@ -45,7 +46,7 @@ from .pairs import (
     twirl,
     werner_state,
 )
-from .purify import bbpssw, bbpssw_recurrence, dejmps, dejmps_recurrence
+from .purify import PURIFICATIONS, bbpssw, bbpssw_recurrence, dejmps, dejmps_recurrence, purification_tensor
 from .remote import GATES, RemoteGateResult, remote_gate, teleported_gate
 from .swap import entanglement_swap, swap_factor
 from .waiting import (
@@ -60,6 +61,7 @@ from .waiting import (
 __all__ = [
     "GATES",
     "PAIR_SPACE",
+    "PURIFICATIONS",
     "SCHEDULES",
     "ChainResult",
     "ElementaryLink",
@@ -93,6 +95,8 @@ __all__ = [
     "max_geometric_cdf",
     "measure",
     "pauli_correlators",
+    "protocol_tree",
+    "purification_tensor",
     "remote_gate",
     "repeater_chain",
     "run_network",

@@ -94,18 +94,22 @@ import numpy as np
 from ..core.state import DensityMatrix
 from ..errors import ConfigError
 from ..link.program import memory_channel
+from .ops import depolarize
 from .pairs import (
     PAIR_SPACE,
     elementary_link,
     fidelity_from_correlators,
     is_number_tuple,
+    pair_tensor,
     pauli_correlators,
     state_from_correlators,
+    werner_state,
 )
-from .swap import entanglement_swap, swap_factor
+from .purify import PURIFICATIONS, purification_tensor
+from .swap import _swap, swap_factor
 from .waiting import geometric_pmf
 
-__all__ = ["ChainResult", "MonteCarloResult", "GridWarning", "repeater_chain", "chain_monte_carlo", "grid_error",
+__all__ = ["ChainResult", "GridWarning", "repeater_chain", "grid_error",
            "SCHEDULES", "FIBER_LIGHT_SPEED_KM_S", "DEFAULT_GRID_SIZE", "MAX_AUTO_GRID_SIZE", "GRID_TOLERANCE"]
 
 SCHEDULES = ("nested", "sequential")
@@ -300,36 +304,76 @@ def _side(pmf: jax.Array, q: jax.Array, fk: jax.Array) -> jax.Array:
     return jnp.fft.irfft(prods, 2 * n_steps)[:, :n_steps]
 
 
-def _merge(pa: jax.Array, qa: jax.Array, sa: jax.Array, pb: jax.Array, qb: jax.Array, sb: jax.Array,
-           s: jax.Array, q_swap: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Join two blocks (pmf ``(L,)``, correlator-weighted pmf ``(L, 3)``, windowed sums ``(5, L)``).
+def _bilinear(u: jax.Array, v: jax.Array, tensor: jax.Array) -> jax.Array:
+    """``out_o = sum_ij u_i v_j T[i, j, o]`` for weighted pairs ``(L, 4)`` (:func:`.pairs.pair_tensor`)."""
+    return jnp.einsum("li,lj,ijo->lo", u, v, tensor)
 
-    A success at ``t`` pairs a block delivered at ``t`` with one delivered ``d <= cut`` steps earlier;
-    ``d = 0`` is counted once (hence ``- pa pb``). The kernels are 1 at ``d = 0``.
+
+def _shift(x: jax.Array, steps: jax.Array) -> jax.Array:
+    """``x`` ``(L, ...)`` moved ``steps`` (a traced scalar, >= 0) grid steps later; a fractional shift mixes the
+    two neighbouring whole shifts (continuous, with a gradient)."""
+    n_steps = x.shape[0]
+    whole = jnp.floor(steps)
+    frac = steps - whole
+    idx = jnp.arange(n_steps) - whole.astype(jnp.int32)
+
+    def at(k: jax.Array) -> jax.Array:
+        got = jnp.take(x, jnp.clip(k, 0, n_steps - 1), axis=0)
+        return jnp.where((k >= 0).reshape((-1,) + (1,) * (x.ndim - 1)), got, 0.0)
+
+    return (1.0 - frac) * at(idx) + frac * at(idx - 1)
+
+
+def _merge(pa: jax.Array, qa: jax.Array, sa: jax.Array, pb: jax.Array, qb: jax.Array, sb: jax.Array,
+           tensor: jax.Array, message: tuple[jax.Array, jax.Array, jax.Array, jax.Array] | None = None
+           ) -> tuple[jax.Array, jax.Array]:
+    """Join two blocks (pmf ``(L,)``, correlator-weighted pmf ``(L, 3)``, windowed sums ``(5, L)``) by a swap or a
+    purification round: the bilinear map ``tensor`` ``(4, 4, 4)`` (:func:`ionjax.network.pairs.pair_tensor`)
+    on the weighted pairs ``(P, Q)``, whose first output is the probability that the join succeeds.
+
+    A join is attempted at ``t`` when a block delivered at ``t`` meets one delivered ``d <= cut`` steps earlier
+    (that one's pair decayed over ``d``: the windowed sums); ``d = 0`` is counted once (hence the ``- a b`` terms;
+    the kernels are 1 at ``d = 0``). It fails when the cutoff fires first, or with the join's own failure
+    probability. ``message = (steps, a, b, g)``: the outcome is known ``steps`` later (a purification's
+    exchange between the two ends) and the kept pair decays meanwhile (:func:`_pair_decay`'s factors).
     """
     n_steps = pa.shape[-1]
     n_fft = 2 * n_steps
-    success = pb * sa[0] + pa * sb[0] - pa * pb
-    qa_win = jnp.stack([sa[2], sa[3], sa[4]], axis=-1)
-    qb_win = jnp.stack([sb[2], sb[3], sb[4]], axis=-1)
-    q_success = s * (qb * qa_win + qa * qb_win - qa * qb)
+    ua, ub = jnp.concatenate([pa[:, None], qa], axis=1), jnp.concatenate([pb[:, None], qb], axis=1)
+    wa = jnp.stack([sa[0], sa[2], sa[3], sa[4]], axis=-1)
+    wb = jnp.stack([sb[0], sb[2], sb[3], sb[4]], axis=-1)
+    out = _bilinear(wa, ub, tensor) + _bilinear(ua, wb, tensor) - _bilinear(ua, ub, tensor)  # (L, 4)
+    attempt = pb * sa[0] + pa * sb[0] - pa * pb
     tail_a, tail_b = 1.0 - jnp.cumsum(pa), 1.0 - jnp.cumsum(pb)
-    fail = tail_b * sa[1] + tail_a * sb[1] + (1.0 - q_swap) * success
-    success, q_success = q_swap * success, q_swap * q_success
+    failed = attempt - out[:, 0]  # the join's own failure (a Bell measurement, a purification's disagreement)
+    if message is not None:
+        steps, a, b, g = message
+        out = jnp.stack([out[:, 0], a * out[:, 1], a * out[:, 2], b * out[:, 3] - g * out[:, 0]], axis=-1)
+        out, failed = _shift(out, steps), _shift(failed, steps)
+    fail = tail_b * sa[1] + tail_a * sb[1] + failed
     # renewal T = S / (1 - F) by a damped FFT (rho^t suppresses the wrap-around)
     log_rho = _damping(n_fft, pa.dtype)
     damp = jnp.exp(log_rho * jnp.arange(n_steps, dtype=pa.dtype))
-    num = jnp.fft.rfft(jnp.concatenate([success[None], q_success.T]) * damp, n_fft)
+    num = jnp.fft.rfft(out.T * damp, n_fft)
     den = 1.0 - jnp.fft.rfft(fail * damp, n_fft)
-    out = jnp.fft.irfft(num / den, n_fft)[:, :n_steps] / damp
-    return out[0], out[1:].T
+    res = jnp.fft.irfft(num / den, n_fft)[:, :n_steps] / damp
+    return res[0], res[1:].T
 
 
-@partial(jax.jit, static_argnames=("n_links", "homogeneous", "schedule", "grid_size", "memory_decay"))
+def _levels(schedule: str, n_links: int) -> int:
+    """Nesting levels at which a chain's blocks can be purified: level 0 holds the elementary links; nested: level
+    ``l`` the blocks of ``2^l`` links (``log2 N + 1`` levels), sequential: level ``k`` the growing block of ``k + 1``
+    links (``N`` levels)."""
+    return int(math.log2(n_links)) + 1 if schedule == "nested" else n_links
+
+
+@partial(jax.jit, static_argnames=("n_links", "homogeneous", "schedule", "grid_size", "memory_decay",
+                                   "purification", "rounds"))
 def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array, message_s: jax.Array,
-                delay_s: jax.Array, cutoff_s: jax.Array, t1_s: jax.Array, t2_s: jax.Array, s: jax.Array,
-                q_swap: jax.Array, dt: jax.Array, *, n_links: int, homogeneous: bool, schedule: str, grid_size: int,
-                memory_decay: str) -> ChainResult:
+                delay_s: jax.Array, lengths: jax.Array, cutoff_s: jax.Array, t1_s: jax.Array, t2_s: jax.Array,
+                gate_error: jax.Array, readout_error: jax.Array, q_swap: jax.Array, dt: jax.Array, *,
+                n_links: int, homogeneous: bool, schedule: str, grid_size: int, memory_decay: str,
+                purification: str = "dejmps", rounds: tuple[int, ...] = ()) -> ChainResult:
     dtype = jnp.result_type(p.dtype, dt.dtype, jnp.float32)
     p, rate, c = p.astype(dtype), rate.astype(dtype), c.astype(dtype)
     p_step = -jnp.expm1(rate * dt * jnp.log1p(-jnp.clip(p, 0.0, 1.0 - 1e-15)))
@@ -337,25 +381,37 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array
     c = _stored(c, herald_s.astype(dtype), t1_s, t2_s, memory_decay)
     finite = jnp.isfinite(cutoff_s)
     cut = jnp.where(finite, jnp.minimum(jnp.where(finite, cutoff_s, 0.0) / dt, grid_size + 1.0), grid_size + 1.0)
-    s = s.astype(dtype)
+    s = _swap_factor(gate_error, readout_error).astype(dtype)
+    t_swap = (q_swap * pair_tensor(partial(_swap, gate_error=gate_error, readout_error=readout_error))).astype(dtype)
     fk = _kernels(cut, dt, t1_s, t2_s, memory_decay, grid_size, dtype)
     side = partial(_side, fk=fk)
-    merge = partial(_merge, s=s, q_swap=q_swap)
+    swap = partial(_merge, tensor=t_swap)
     blocks = _link_block(p_step, c, grid_size)  # (K, L), (K, L, 3)
     blocks = _delayed(*blocks, delay_s / dt)  # pipelined attempts: each herald is known a fixed delay later
-    if n_links == 1:
+    lengths = lengths.astype(dtype)
+    if any(rounds):
+        t_pur = purification_tensor(purification, gate_error, readout_error).astype(dtype)
+
+        def purify(pmf: jax.Array, q: jax.Array, span_km: jax.Array) -> tuple[jax.Array, jax.Array]:
+            # the two ends compare their readouts: the kept pair is known (and decays) a light time later
+            wait = span_km / FIBER_LIGHT_SPEED_KM_S
+            sd = side(pmf, q)
+            return _merge(pmf, q, sd, pmf, q, sd, t_pur, (wait / dt, *_pair_decay(wait, t1_s, t2_s, memory_decay)))
+
+        pmf, q = _purified_chain(blocks, lengths, side, swap, purify, rounds, n_links, homogeneous, schedule)
+    elif n_links == 1:
         pmf, q = blocks[0][0], blocks[1][0]
     elif schedule == "nested" and homogeneous:
         def level(carry: tuple, _: Any) -> tuple:
             sd = side(*carry)
-            return merge(*carry, sd, *carry, sd), None
+            return swap(*carry, sd, *carry, sd), None
 
         (pmf, q), _ = jax.lax.scan(level, (blocks[0][0], blocks[1][0]), None, length=int(math.log2(n_links)))
     elif schedule == "nested":
         pm, qm = blocks
         while pm.shape[0] > 1:
             sd = jax.vmap(side)(pm, qm)
-            pm, qm = jax.vmap(merge)(pm[0::2], qm[0::2], sd[0::2], pm[1::2], qm[1::2], sd[1::2])
+            pm, qm = jax.vmap(swap)(pm[0::2], qm[0::2], sd[0::2], pm[1::2], qm[1::2], sd[1::2])
         pmf, q = pm[0], qm[0]
     else:  # sequential: the growing block joins link k + 1; the links' windowed sums are computed once
         sides = jax.vmap(side)(*blocks)
@@ -363,12 +419,12 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array
             link = (blocks[0][0], blocks[1][0], sides[0])
 
             def step(carry: tuple, _: Any) -> tuple:
-                return merge(*carry, side(*carry), *link), None
+                return swap(*carry, side(*carry), *link), None
 
             (pmf, q), _ = jax.lax.scan(step, link[:2], None, length=n_links - 1)
         else:
             def step(carry: tuple, link: tuple) -> tuple:
-                return merge(*carry, side(*carry), *link), None
+                return swap(*carry, side(*carry), *link), None
 
             (pmf, q), _ = jax.lax.scan(step, (blocks[0][0], blocks[1][0]),
                                        (blocks[0][1:], blocks[1][1:], sides[1:]))
@@ -393,6 +449,45 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array
         n_links=n_links,
         schedule=schedule,
     )
+
+
+def _purified_chain(blocks: tuple[jax.Array, jax.Array], lengths: jax.Array, side: Any, swap: Any, purify: Any,
+                    rounds: tuple[int, ...], n_links: int, homogeneous: bool, schedule: str
+                    ) -> tuple[jax.Array, jax.Array]:
+    """The schedule with ``rounds[l]`` purification rounds at nesting level ``l`` (:func:`_levels`; unrolled):
+    each round purifies the level's block with an independent copy of it (made at the same time, on a second set
+    of memories), then the blocks are swapped as without purification."""
+    rounds = tuple(rounds) + (0,) * (_levels(schedule, n_links) - len(rounds))
+    pm, qm = blocks
+    span = lengths
+    if schedule == "nested":
+        for level, r in enumerate(rounds):
+            for _ in range(r):
+                pm, qm = jax.vmap(purify)(pm, qm, span)
+            if level == len(rounds) - 1:
+                break
+            sd = jax.vmap(side)(pm, qm)
+            if homogeneous:
+                pm, qm = jax.vmap(swap)(pm, qm, sd, pm, qm, sd)
+                span = 2.0 * span
+            else:
+                pm, qm = jax.vmap(swap)(pm[0::2], qm[0::2], sd[0::2], pm[1::2], qm[1::2], sd[1::2])
+                span = span[0::2] + span[1::2]
+        return pm[0], qm[0]
+    links_p, links_q = pm, qm
+    for _ in range(rounds[0]):
+        links_p, links_q = jax.vmap(purify)(links_p, links_q, span)
+    link_sides = jax.vmap(side)(links_p, links_q)
+    k_of = (lambda k: 0) if homogeneous else (lambda k: k)
+    pmf, q = links_p[0], links_q[0]
+    total = span[0]
+    for k in range(1, n_links):
+        j = k_of(k)
+        pmf, q = swap(pmf, q, side(pmf, q), links_p[j], links_q[j], link_sides[j])
+        total = total + span[j]
+        for _ in range(rounds[k]):
+            pmf, q = purify(pmf, q, total)
+    return pmf, q
 
 
 def _rounding_excess(p: Any, m: Any, p_step: Any) -> Any:
@@ -422,7 +517,9 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
                    swap_success_probability: Any = 1.0, time_step_s: Any = "auto",
                    grid_size: int | None = None, multiplexing: int = 1, length_km: Any = 0.0,
                    latency: bool = True, pipelined: bool = False, t1_s: Any = jnp.inf,
-                   memory_decay: str = "exponential") -> ChainResult:
+                   memory_decay: str = "exponential", purification: str = "dejmps",
+                   purification_rounds: Any = (), transfer_error: Any = 0.0,
+                   decoupling_t2_s: Any = jnp.inf) -> ChainResult:
     """End-to-end fidelity and rate of a repeater chain, with exact waiting-time statistics on a grid.
 
     Args:
@@ -450,6 +547,19 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
         pipelined: False (default): an attempt round lasts ``1 / attempt_rate_hz + L / c`` (the nodes wait for
             the herald before trying again). True: rounds follow at ``attempt_rate_hz`` and each herald is known
             ``L / c`` later (needs as many memories as rounds in flight; ionjax does not count them).
+        purification: ``"dejmps"`` (default) or ``"bbpssw"``, the protocol of the purification rounds
+            (:func:`ionjax.network.dejmps` / :func:`~ionjax.network.bbpssw`, with ``gate_error`` and
+            ``readout_error``).
+        purification_rounds: rounds per nesting level (integers >= 0; level 0 = the elementary links; nested:
+            level ``l`` = blocks of ``2^l`` links, up to the end-to-end pair at ``log2 N``; sequential: level
+            ``k`` = the growing block of ``k + 1`` links); missing levels have none. A round purifies a block's
+            pair with an independent copy (made at the same time on a second set of memories); the ends compare
+            readouts, so the kept pair is known, and decays, one light time of the block's fiber later.
+        transfer_error: depolarizing probability of moving each node's network qubit into its memory qubit
+            (another species) after the herald, e.g. a swap gate's error; ``t1_s``/``t2_s`` are then the
+            memory's. Each link's pair gets it on both qubits (:func:`ionjax.network.depolarize`).
+        decoupling_t2_s: effective dephasing time under dynamical decoupling; when finite it replaces ``t2_s``
+            for every stored qubit.
         time_step_s: the grid step in seconds, or ``"auto"`` (needs concrete numbers; under
             ``jit``/``grad``/``vmap`` pass a number, e.g. the ``time_step_s`` of an ``"auto"`` result).
         grid_size: number of time steps (static, >= 16), or None (default): with ``time_step_s="auto"``,
@@ -500,21 +610,27 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
         raise ConfigError(f"multiplexing must be an integer >= 1 (memory qubits attempting per round), got "
                           f"{multiplexing!r}.")
     _check_scalar("length_km", length_km, 0.0, np.inf)
+    _check_scalar("transfer_error", transfer_error, 0.0, 1.0)
+    _check_scalar("decoupling_t2_s", decoupling_t2_s, 0.0, np.inf, lo_open=True)
+    rounds = _check_rounds(purification, purification_rounds, schedule, n)
     fdt = jnp.result_type(float)
     p, rate, c = (jnp.asarray(x, fdt) for x in (p, rate, c))
+    c = c * _transfer_factor(jnp.asarray(transfer_error, fdt))
+    t2_s = jnp.where(jnp.isfinite(decoupling_t2_s), decoupling_t2_s, t2_s)
     if jnp.ndim(length_km) and jnp.shape(length_km) not in ((n,), (1,)):
         raise ConfigError(f"length_km must be one number or one per link ({n}), got shape {jnp.shape(length_km)}.")
     lengths = jnp.broadcast_to(jnp.asarray(length_km, fdt), (n,)) if latency else jnp.zeros((n,), fdt)
     if homogeneous and _is_concrete(lengths) and np.ptp(np.asarray(lengths)) > 0:
         raise ConfigError("length_km gives different lengths for copies of one link; give a list of links.")
     p, rate, flight_k, delay = _rounds(p, rate, lengths[:1] if homogeneous else lengths, multiplexing, pipelined)
-    s = _swap_factor(jnp.asarray(gate_error, fdt), jnp.asarray(readout_error, fdt))
-    args = (flight_k, _message_time(lengths, schedule), delay, jnp.asarray(cutoff_s, fdt), jnp.asarray(t1_s, fdt),
-            jnp.asarray(t2_s, fdt), s, jnp.asarray(swap_success_probability, fdt))
+    args = (flight_k, _message_time(lengths, schedule), delay, lengths[:1] if homogeneous else lengths,
+            jnp.asarray(cutoff_s, fdt), jnp.asarray(t1_s, fdt), jnp.asarray(t2_s, fdt),
+            jnp.asarray(gate_error, fdt), jnp.asarray(readout_error, fdt), jnp.asarray(swap_success_probability, fdt))
 
     def core(dt: Any, size: int) -> ChainResult:
         return _chain_core(p, rate, c, *args, jnp.asarray(dt, fdt), n_links=n, homogeneous=homogeneous,
-                           schedule=schedule, grid_size=size, memory_decay=memory_decay)
+                           schedule=schedule, grid_size=size, memory_decay=memory_decay, purification=purification,
+                           rounds=rounds)
 
     concrete = _is_concrete(p, rate, c, *args)
     if isinstance(time_step_s, str):
@@ -544,6 +660,35 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     if concrete and _is_concrete(time_step_s):
         _warn_grid(res, np.asarray(p), np.asarray(rate), float(cutoff_s), grid_size, auto_grid, auto_dt=False)
     return res
+
+
+def _check_rounds(purification: str, rounds: Any, schedule: str, n: int) -> tuple[int, ...]:
+    """``purification_rounds`` as a tuple of ints, trailing zeros dropped (a static argument)."""
+    if purification not in PURIFICATIONS:
+        raise ConfigError(f"purification = {purification!r} is not known; allowed: {', '.join(PURIFICATIONS)}.")
+    levels = _levels(schedule, n)
+    vals = list(np.atleast_1d(np.asarray(rounds, dtype=object))) if not isinstance(rounds, (list, tuple)) \
+        else list(rounds)
+    for i, r in enumerate(vals):
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
+            raise ConfigError(f"purification_rounds[{i}] = {r!r} must be an integer >= 0 (rounds at nesting level "
+                              f"{i}).")
+    if len(vals) > levels:
+        raise ConfigError(f"purification_rounds has {len(vals)} levels, but a {schedule} chain of {n} links has "
+                          f"{levels} (0 to {levels - 1}; level 0 = the elementary links).")
+    while vals and vals[-1] == 0:
+        vals.pop()
+    return tuple(int(r) for r in vals)
+
+
+@jax.jit
+def _transfer_factor(error: jax.Array) -> jax.Array:
+    """Factor ``(3,)`` on a pair's correlators when both its qubits are moved into memory with depolarizing
+    probability ``error`` each (:func:`ionjax.network.depolarize` on a perfect pair)."""
+    pair = werner_state(1.0)
+    for q in PAIR_SPACE.names:
+        pair = depolarize(pair, (q,), error)
+    return pauli_correlators(pair)
 
 
 def _rounds(p: Any, rate: Any, lengths: Any, multiplexing: int, pipelined: bool) -> tuple[Any, Any, Any, Any]:
@@ -647,152 +792,3 @@ def _auto(core: Any, p: np.ndarray, rate: np.ndarray, n: int, grid_size: int) ->
             return res
         k += 1
     return res
-
-
-# ----------------------------------------------------------------------------- Monte Carlo cross-check
-@dataclass(frozen=True)
-class MonteCarloResult:
-    """Sample means and their standard errors from :func:`chain_monte_carlo`."""
-
-    fidelity: float
-    fidelity_stderr: float
-    mean_waiting_time_s: float
-    mean_waiting_time_stderr_s: float
-    n_samples: int
-
-    @property
-    def rate_hz(self) -> float:
-        return 1.0 / self.mean_waiting_time_s
-
-
-def _tree(schedule: str, lo: int, hi: int) -> Any:
-    if hi - lo == 1:
-        return lo
-    if schedule == "nested":
-        mid = (lo + hi) // 2
-        return (_tree(schedule, lo, mid), _tree(schedule, mid, hi))
-    return (_tree(schedule, lo, hi - 1), hi - 1)
-
-
-# ----------------------------------------------------------------------------- event-by-event, exact states
-_PSI_PLUS = np.array([0, 1, 1, 0], complex) / math.sqrt(2.0)
-_SWAP_CHUNK = 4096  # pairs per call of entanglement_swap (one compiled shape)
-
-
-def _np_store(rho: np.ndarray, t_s: np.ndarray, t1_s: float, t2_s: float, shape: str) -> np.ndarray:
-    """Both qubits of pairs ``(m, 4, 4)`` stored for ``t_s`` ``(m,)``, on the full state (nothing twirled):
-    :func:`ionjax.link.program.memory_channel`'s relaxation ``gamma`` and coherence on each qubit."""
-    gamma, coh = (np.asarray(x, float) for x in memory_channel(t_s, t1_s, t2_s, shape))
-    r = rho.reshape(-1, 2, 2, 2, 2).copy()  # (m, a, b, a', b')
-    g, k, c = gamma[:, None, None], (1.0 - gamma)[:, None, None], coh[:, None, None]
-    for qubit in (0, 1):
-        q = np.moveaxis(r, (1 + qubit, 3 + qubit), (1, 2))  # a view: this qubit's ket and bra first
-        q[:, 0, 0] += g * q[:, 1, 1]
-        q[:, 1, 1] *= k
-        q[:, 0, 1] *= c
-        q[:, 1, 0] *= c
-    return r.reshape(-1, 4, 4)
-
-
-def _swap_pairs(r1: np.ndarray, r2: np.ndarray, gate_error: float, readout_error: float) -> np.ndarray:
-    """:func:`ionjax.network.entanglement_swap` on pairs ``(m, 4, 4)``, in chunks of one shape (padded)."""
-    out = np.empty(r1.shape, complex)
-    for i in range(0, r1.shape[0], _SWAP_CHUNK):
-        a, b = r1[i:i + _SWAP_CHUNK], r2[i:i + _SWAP_CHUNK]
-        m = a.shape[0]
-        pad = [(0, _SWAP_CHUNK - m), (0, 0), (0, 0)]
-        a, b = np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge")
-        res = entanglement_swap(DensityMatrix(a, PAIR_SPACE), DensityMatrix(b, PAIR_SPACE), gate_error, readout_error)
-        out[i:i + m] = np.asarray(res.data)[:m]
-    return out
-
-
-def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str = "nested", cutoff_s: float = np.inf,
-                      t2_s: float = np.inf, gate_error: float = 0.0, readout_error: float = 0.0,
-                      swap_success_probability: float = 1.0, time_step_s: float | None = None,
-                      n_samples: int = 20000, seed: int = 0, t1_s: float = np.inf,
-                      memory_decay: str = "exponential", multiplexing: int = 1, length_km: Any = 0.0,
-                      latency: bool = True, pipelined: bool = False) -> MonteCarloResult:
-    """Event-by-event simulation (numpy) of the protocol of :func:`repeater_chain`, on the same time grid.
-
-    Each sample carries its pair's full two-qubit state (no twirl): memories decay by amplitude damping and
-    dephasing on the density matrix, and swaps are exact Bell measurements with their corrections, so it
-    checks what the grid's Bell-diagonal form drops (the single-qubit ``<Z>`` terms that T1 creates).
-
-    Args:
-        as :func:`repeater_chain`; ``time_step_s`` defaults to the attempt period (round) of the fastest link.
-        n_samples: delivered end-to-end pairs to simulate.
-        seed: random seed.
-    """
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"schedule = {schedule!r} is not known; allowed: {', '.join(SCHEDULES)}.")
-    if memory_decay not in MEMORY_DECAYS:
-        raise ConfigError(f"memory_decay = {memory_decay!r} is not known; allowed: {', '.join(MEMORY_DECAYS)}.")
-    p, rate, _, n, homogeneous = _link_arrays(links, n_links)
-    states = _link_states(links, n_links)
-    if n > 256:
-        raise ConfigError(f"chain_monte_carlo is a cross-check for small chains (n_links <= 256), got {n}.")
-    if schedule == "nested" and n & (n - 1):
-        raise ConfigError(f"The nested schedule needs a power-of-2 number of links, got n_links = {n}.")
-    p, rate = np.asarray(p, float), np.asarray(rate, float)
-    if homogeneous:
-        p, rate, states = np.repeat(p, n), np.repeat(rate, n), np.repeat(states, n, axis=0)
-    lengths = np.broadcast_to(np.asarray(length_km, float), (n,)) if latency else np.zeros(n)
-    p, rate, flight, delay_s = _rounds(p, rate, lengths, multiplexing, pipelined)
-    dt = 1.0 / float(np.max(rate)) if time_step_s is None else float(time_step_s)
-    p_step = -np.expm1(rate * dt * np.log1p(-np.clip(p, 0.0, 1.0 - 1e-15)))
-    delay = delay_s / dt
-    cut = float(cutoff_s) / dt
-    finite = np.isfinite(cut)
-    c0, frac = (math.floor(cut), cut - math.floor(cut)) if finite else (0, 0.0)
-    t1, t2 = float(t1_s), float(t2_s)
-    rng = np.random.default_rng(seed)
-
-    def sample(node: Any, m: int) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(node, int):
-            whole = math.floor(delay[node])
-            shift = whole + (rng.random(m) < delay[node] - whole)
-            rho = _np_store(np.repeat(states[node][None], m, axis=0), np.full(m, flight[node]), t1, t2,
-                            memory_decay)
-            return rng.geometric(p_step[node], m).astype(np.int64) + shift, rho
-        t_out = np.zeros(m, np.int64)
-        r_out = np.zeros((m, 4, 4), complex)
-        todo = np.arange(m)
-        while todo.size:
-            k = todo.size
-            ta, ra = sample(node[0], k)
-            tb, rb = sample(node[1], k)
-            diff = np.abs(ta - tb)
-            if finite:
-                cutk = c0 + (rng.random(k) < frac)
-                ok = diff <= cutk
-                dur = np.where(ok, np.maximum(ta, tb), np.minimum(ta, tb) + cutk)
-            else:
-                ok = np.ones(k, bool)
-                dur = np.maximum(ta, tb)
-            done = ok & (rng.random(k) < swap_success_probability)
-            t_out[todo] += dur
-            older_a = (ta < tb)[:, None, None]
-            wait = diff[done] * dt
-            ra_d, rb_d = ra[done], rb[done]
-            ra_s = np.where(older_a[done], _np_store(ra_d, wait, t1, t2, memory_decay), ra_d)
-            rb_s = np.where(older_a[done], rb_d, _np_store(rb_d, wait, t1, t2, memory_decay))
-            r_out[todo[done]] = _swap_pairs(ra_s, rb_s, float(gate_error), float(readout_error))
-            todo = todo[~done]
-        return t_out, r_out
-
-    t, rho = sample(_tree(schedule, 0, n), n_samples)
-    message = float(_message_time(jnp.asarray(lengths), schedule))
-    rho = _np_store(rho, np.full(n_samples, message), t1, t2, memory_decay)
-    fid = np.real(np.einsum("i,mij,j->m", _PSI_PLUS.conj(), rho, _PSI_PLUS))
-    sq = math.sqrt(n_samples)
-    return MonteCarloResult(float(fid.mean()), float(fid.std() / sq), float(t.mean() * dt),
-                            float(t.std() * dt / sq), n_samples)
-
-
-def _link_states(links: Any, n_links: int | None) -> np.ndarray:
-    """The links' pair states ``(K, 4, 4)`` (as :func:`_link_arrays` orders them)."""
-    single = not isinstance(links, (list, tuple)) or is_number_tuple(links)
-    els = [elementary_link(links)] if single else [elementary_link(x) for x in links]
-    data = [np.asarray(e.state.data, complex) for e in els]
-    return data[0] if data[0].ndim == 3 else np.stack(data)

@@ -47,6 +47,8 @@ __all__ = [
     "elementary_link",
     "werner_state",
     "bell_diagonal_state",
+    "pair_tensor",
+    "pair_superoperator",
     "bell_probabilities",
     "pauli_correlators",
     "state_from_correlators",
@@ -99,6 +101,58 @@ def fidelity_from_correlators(c: Any) -> jax.Array:
     """Fidelity to ``Psi+`` of the Bell-diagonal pair with correlators ``c`` ``(..., 3)``: ``(1 + sum c)/4``."""
     c = _real(c)
     return (1.0 + jnp.sum(c, axis=-1)) / 4.0
+
+
+def pair_tensor(channel: Any) -> jax.Array:
+    """A map of two pairs to one that is bilinear in them (a swap, a purification round kept unnormalized), as a
+    tensor ``T`` ``(4, 4, 4)`` on weighted Bell-diagonal pairs: a pair of weight ``w`` and correlators ``c`` is
+    ``u = w (1, c_x, c_y, c_z)``, and ``channel(u, v)`` has the twirled output ``out_o = sum_ij u_i v_j T[i, j, o]``
+    (its trace first, then its correlators times the trace).
+
+    Args:
+        channel: ``channel(pair_1, pair_2) -> DensityMatrix``, pairs batched ``(4, 4)`` over the 16 pairs of
+            Bell states (each of trace one), bilinear in them (on trace-one pairs).
+    """
+    eye = jnp.eye(4)
+    bell = bell_diagonal_state(eye).data  # (4, 4, 4): the Bell states Phi+, Phi-, Psi+, Psi-
+    first = DensityMatrix(jnp.broadcast_to(bell[:, None], (4, 4, 4, 4)), PAIR_SPACE)
+    second = DensityMatrix(jnp.broadcast_to(bell[None, :], (4, 4, 4, 4)), PAIR_SPACE)
+    probs = bell_probabilities(channel(first, second))  # (k, l, m): output populations for Bell inputs k, l
+    h = jnp.concatenate([jnp.sum(probs, axis=-1, keepdims=True),
+                         jnp.einsum("cm,klm->klc", jnp.asarray(_P_TO_C, probs.dtype), probs)], axis=-1)
+    # populations of a weighted pair u = (w, w c): the rows of state_from_correlators
+    c_to_p = jnp.asarray([[1, 1, -1, -1], [1, -1, 1, -1], [1, 1, 1, 1], [1, -1, -1, 1]], probs.dtype) / 4.0
+    return jnp.einsum("ki,lj,klo->ijo", c_to_p, c_to_p, h)
+
+
+def _state_basis() -> tuple[np.ndarray, np.ndarray]:
+    """16 two-qubit density matrices that span the operators ``(16, 4, 4)``, and the dual map ``(16, 16)`` from
+    ``vec(rho)`` to the coefficients of ``rho`` in them."""
+    kets = [np.eye(4)[i] for i in range(4)]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            e = np.eye(4)
+            kets += [(e[i] + e[j]) / np.sqrt(2), (e[i] + 1j * e[j]) / np.sqrt(2)]
+    basis = np.stack([np.outer(k, np.conj(k)) for k in kets]).astype(complex)
+    return basis, np.linalg.inv(basis.reshape(16, 16).T)
+
+
+def pair_superoperator(channel: Any) -> jax.Array:
+    """A map of two pairs to one, bilinear in them, as ``M`` ``(16, 16, 4, 4)``: ``out = sum_ij vec(rho_1)_i
+    vec(rho_2)_j M[i, j]`` (``vec`` the row-major flattening of a ``(4, 4)`` state). Exact on any pair (no twirl):
+    the channel is evaluated on 16 x 16 pairs of density matrices that span the operators.
+
+    Args:
+        channel: ``channel(pair_1, pair_2) -> DensityMatrix``, pairs batched ``(16, 16)``, bilinear on density
+            matrices (a swap; a purification round kept unnormalized).
+    """
+    basis, dual = _state_basis()
+    b = jnp.asarray(basis)
+    first = DensityMatrix(jnp.broadcast_to(b[:, None], (16, 16, 4, 4)), PAIR_SPACE)
+    second = DensityMatrix(jnp.broadcast_to(b[None, :], (16, 16, 4, 4)), PAIR_SPACE)
+    out = channel(first, second).data  # (n, m, 4, 4)
+    d = jnp.asarray(dual, out.dtype)
+    return jnp.einsum("ni,mj,nmab->ijab", d, d, out)
 
 
 def bell_diagonal_state(probabilities: Any) -> DensityMatrix:

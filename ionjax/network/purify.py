@@ -36,9 +36,12 @@ import numpy as np
 
 from ..core.state import DensityMatrix, tensor
 from .ops import CNOT, X, gate
-from .pairs import PAIR_SPACE, bell_probabilities, rename, werner_state
+from .pairs import PAIR_SPACE, bell_diagonal_state, bell_probabilities, pair_tensor, rename, werner_state
 
-__all__ = ["dejmps", "bbpssw", "dejmps_recurrence", "bbpssw_recurrence"]
+__all__ = ["dejmps", "bbpssw", "dejmps_recurrence", "bbpssw_recurrence", "PURIFICATIONS", "purification_tensor"]
+
+#: The purification protocols a repeater chain can use.
+PURIFICATIONS = ("dejmps", "bbpssw")
 
 _RX_P = np.array([[1, -1j], [-1j, 1]], dtype=complex) / np.sqrt(2.0)  # Rx(pi/2) = (1 - i X)/sqrt2
 _RX_M = np.array([[1, 1j], [1j, 1]], dtype=complex) / np.sqrt(2.0)  # Rx(-pi/2)
@@ -49,9 +52,9 @@ def _check(name: str, p: Any) -> None:
         raise ValueError(f"Argument `{name}` must be a two-qubit DensityMatrix (a pair), got {p!r}.")
 
 
-@partial(jax.jit, static_argnames=("rotate",))
+@partial(jax.jit, static_argnames=("rotate", "normalize"))
 def _bilateral_step(pair_1: DensityMatrix, pair_2: DensityMatrix, gate_error: Any, readout_error: Any,
-                    rotate: bool) -> tuple[jax.Array, DensityMatrix]:
+                    rotate: bool, normalize: bool = True) -> tuple[jax.Array, DensityMatrix]:
     rho = tensor(rename(pair_1, ("a1", "b1")), rename(pair_2, ("a2", "b2")))
     for q in ("b1", "b2"):  # Psi+ frame -> Phi+ frame
         rho = rho.apply_unitary(X, q)
@@ -65,7 +68,7 @@ def _bilateral_step(pair_1: DensityMatrix, pair_2: DensityMatrix, gate_error: An
     e = jnp.asarray(readout_error)
     r0, r1 = jnp.stack([1.0 - e, e]), jnp.stack([e, 1.0 - e])  # P(read 0 | z), P(read 1 | z)
     agree = jnp.kron(r0, r0) + jnp.kron(r1, r1)  # diagonal effect on (a2, b2)
-    p, kept = rho.herald(agree, on=("a2", "b2"))
+    p, kept = rho.herald(agree, on=("a2", "b2"), normalize=normalize)
     kept = kept.apply_unitary(X, "b1")  # back to the Psi+ frame
     return p, DensityMatrix(kept.data, PAIR_SPACE)
 
@@ -96,6 +99,33 @@ def bbpssw(pair_1: DensityMatrix, pair_2: DensityMatrix, gate_error: Any = 0.0,
     w2 = werner_state(bell_probabilities(pair_2)[..., 2])
     p, out = _bilateral_step(w1, w2, gate_error, readout_error, rotate=False)
     return p, werner_state(jnp.clip(bell_probabilities(out)[..., 2], 0.0, 1.0))
+
+
+def _kept(pair_1: DensityMatrix, pair_2: DensityMatrix, gate_error: Any, readout_error: Any,
+          protocol: str) -> DensityMatrix:
+    """The kept pair of one round, unnormalized (trace = the success probability): bilinear in the pairs (on
+    pairs of trace one, which is all :func:`ionjax.network.pairs.pair_tensor` feeds it)."""
+    if protocol == "dejmps":
+        return _bilateral_step(pair_1, pair_2, gate_error, readout_error, rotate=True, normalize=False)[1]
+    w1 = werner_state(bell_probabilities(pair_1)[..., 2])
+    w2 = werner_state(bell_probabilities(pair_2)[..., 2])
+    out = bell_probabilities(_bilateral_step(w1, w2, gate_error, readout_error, rotate=False, normalize=False)[1])
+    f = out[..., 2]
+    rest = (jnp.sum(out, axis=-1) - f) / 3.0  # the output's Werner twirl, linear in the unnormalized pair
+    return bell_diagonal_state(jnp.stack([rest, rest, f, rest], axis=-1))
+
+
+@partial(jax.jit, static_argnames=("protocol",))
+def purification_tensor(protocol: str = "dejmps", gate_error: Any = 0.0, readout_error: Any = 0.0) -> jax.Array:
+    """One round of ``protocol`` (:func:`dejmps` or :func:`bbpssw`, with their gate and readout errors) as a
+    bilinear map on Bell-diagonal pairs: ``T`` ``(4, 4, 4)`` with ``out_o = sum_ij u_i v_j T[i, j, o]`` for
+    weighted pairs ``u = w (1, c_x, c_y, c_z)`` (:func:`ionjax.network.pairs.pair_tensor`); ``out_0`` is the
+    success probability (times the weights) and ``out[1:]`` the kept pair's correlators times it. Derived from
+    the density-matrix protocol itself, evaluated on the 16 pairs of Bell states; the kept pair is taken
+    Bell-diagonal (twirled), as the repeater chain keeps its pairs."""
+    if protocol not in PURIFICATIONS:
+        raise ValueError(f"protocol = {protocol!r} is not known; allowed: {', '.join(PURIFICATIONS)}.")
+    return pair_tensor(partial(_kept, gate_error=gate_error, readout_error=readout_error, protocol=protocol))
 
 
 def dejmps_recurrence(coefficients: Any) -> tuple[jax.Array, jax.Array]:
