@@ -381,6 +381,7 @@ NET_NUMBERS = {
               "n_links": (1, 1 << 20, False, False, True)},
     "ghz": {"gate_error": (0.0, 1.0, False, False, False), "readout_error": (0.0, 1.0, False, False, False),
             "t2_s": (0.0, INF, True, False, False), "time_step_s": (0.0, INF, True, False, False),
+            "cutoff_s": (0.0, INF, True, False, False),
             "grid_size": (16, 1 << 22, False, False, True), "n_nodes": (2, 8, False, False, True)},
     "remote_gate": {"gate_error": (0.0, 1.0, False, False, False), "readout_error": (0.0, 1.0, False, False, False),
                     "link": (0, 1 << 20, False, False, True)},

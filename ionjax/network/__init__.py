@@ -22,7 +22,9 @@ attempt_rate_hz)`` of a Werner pair (:func:`elementary_link`).
   average gate fidelity.
 * :func:`ghz`: a GHZ state over 3 to 8 nodes fused from a star of links.
 * :func:`load_network` / :func:`run_network`: the TOML format of ``ionjax network``
-  (documented in :mod:`ionjax.network.config`).
+  (documented in :mod:`ionjax.network.config`); links may form any graph, and
+  :mod:`.graph` finds the paths between two end nodes and the best of them
+  (:func:`graph_from_links`, :func:`simple_paths`, :func:`best_path`).
 
 Pairs are ``DensityMatrix`` objects on ``("ion_a", "ion_b")``, shape ``(..., 4, 4)``;
 Bell-diagonal pairs are also described by their Pauli correlators ``(..., 3)``
@@ -32,6 +34,7 @@ Bell-diagonal pairs are also described by their Pauli correlators ``(..., 3)``
 from .chain import SCHEDULES, ChainResult, GridWarning, grid_error, repeater_chain
 from .config import NetworkSpec, format_network, load_network, run_network
 from .ghz import GHZResult, fuse_ghz, ghz, ghz_fidelity, ghz_ket
+from .graph import Graph, GraphPath, PathWarning, best_path, graph_from_links, simple_paths
 from .montecarlo import MonteCarloResult, chain_monte_carlo, protocol_tree
 from .ops import depolarize, measure, store
 from .pairs import (
@@ -66,9 +69,12 @@ __all__ = [
     "ChainResult",
     "ElementaryLink",
     "GHZResult",
+    "Graph",
+    "GraphPath",
     "GridWarning",
     "MonteCarloResult",
     "NetworkSpec",
+    "PathWarning",
     "RemoteGateResult",
     "TwoLinkSwap",
     "age_difference_pmf",
@@ -76,6 +82,7 @@ __all__ = [
     "bbpssw_recurrence",
     "bell_diagonal_state",
     "bell_probabilities",
+    "best_path",
     "chain_monte_carlo",
     "dejmps",
     "dejmps_recurrence",
@@ -90,6 +97,7 @@ __all__ = [
     "ghz",
     "ghz_fidelity",
     "ghz_ket",
+    "graph_from_links",
     "grid_error",
     "load_network",
     "max_geometric_cdf",
@@ -100,6 +108,7 @@ __all__ = [
     "remote_gate",
     "repeater_chain",
     "run_network",
+    "simple_paths",
     "state_from_correlators",
     "store",
     "swap_factor",

@@ -44,6 +44,7 @@ from .chain import (
     MEMORY_DECAYS,
     SCHEDULES,
     _check_rounds,
+    _check_scalar,
     _levels,
     _link_arrays,
     _message_time,
@@ -235,6 +236,13 @@ def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str =
     if schedule == "nested" and n & (n - 1):
         raise ConfigError(f"The nested schedule needs a power-of-2 number of links, got n_links = {n}.")
     rounds = _check_rounds(purification, purification_rounds, schedule, n)
+    _check_scalar("transfer_error", transfer_error, 0.0, 1.0)
+    _check_scalar("decoupling_t2_s", decoupling_t2_s, 0.0, np.inf, lo_open=True)
+    for name, v in (("t1_s", t1_s), ("t2_s", t2_s), ("cutoff_s", cutoff_s)):
+        _check_scalar(name, v, 0.0, np.inf, lo_open=True)
+    for name, v in (("gate_error", gate_error), ("readout_error", readout_error)):
+        _check_scalar(name, v, 0.0, 1.0)
+    _check_scalar("swap_success_probability", swap_success_probability, 0.0, 1.0, lo_open=True)
     states = _link_states(links, n_links)
     p, rate = np.asarray(p, float), np.asarray(rate, float)
     if homogeneous:
