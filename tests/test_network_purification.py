@@ -220,3 +220,22 @@ def test_monte_carlo_input_errors():
     with pytest.raises(ConfigError, match="n_samples"):
         chain_monte_carlo((0.9, 0.2, 1.0), 2, n_samples=1)
     assert ij.network.MonteCarloResult(0.9, 0.0, 2.0, 0.1, 10).rate_stderr_hz == pytest.approx(0.025)
+
+
+def test_cli_network_monte_carlo_cross_check(tmp_path, capsys):
+    from ionjax.cli import main
+
+    f = tmp_path / "net.toml"
+    f.write_text("[[links]]\nfidelity = 0.9\nsuccess_probability = 0.2\nattempt_rate_hz = 1.0\n"
+                 "[chain]\nn_links = 2\nt2_s = 20.0\ncutoff_s = 8.0\ntime_step_s = 1.0\ngrid_size = 1024\n"
+                 "purification_rounds = [1]\n")
+    assert main(["network", str(f), "--monte-carlo", "3000", "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)["chain"]
+    mc = res["monte_carlo"]
+    assert mc["n_samples"] == 3000
+    assert abs(res["fidelity"] - mc["fidelity"]) < 4 * mc["fidelity_stderr"]
+    assert abs(res["mean_waiting_time_s"] - mc["mean_waiting_time_s"]) < 4 * mc["mean_waiting_time_stderr_s"]
+    assert main(["network", str(f), "--monte-carlo", "1"]) == 2
+    assert "--monte-carlo must be an integer" in capsys.readouterr().err

@@ -25,9 +25,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ends", nargs=2, metavar=("A", "B"), default=None,
                    help="the repeater chain's two end nodes (overrides [chain] ends); the best path between them "
                         "is chosen by [chain] figure_of_merit")
+    p.add_argument("--monte-carlo", dest="monte_carlo", type=_samples, default=0, metavar="N",
+                   help="also simulate each chosen chain event by event (N delivered pairs, JAX Monte Carlo) as a "
+                        "cross-check of the exact figures")
     p.add_argument("--json", action="store_true",
                    help="print JSON instead of a table (a number that is not finite is written as null)")
     p.set_defaults(func=run)
+
+
+def _samples(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 2 or n > 10**8:
+        raise argparse.ArgumentTypeError(f"--monte-carlo must be an integer in [2, 1e8] (delivered pairs), got "
+                                         f"{text!r}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", GridWarning)  # the table and the JSON carry them ("warning:" lines)
         warnings.simplefilter("ignore", PathWarning)
         spec = load_network(config_file(args.config, "network file"), overrides=overrides)
-        res = run_network(spec)
+        res = run_network(spec, monte_carlo_samples=args.monte_carlo)
     if args.json:
         print(to_json(res))
     else:

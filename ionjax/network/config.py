@@ -929,12 +929,8 @@ def _chain_figures(spec: NetworkSpec, demand: Demand, links: list[Any], lengths:
 
     c = spec.chain
     assert c is not None
-    kw = dict(cutoff_s=c["cutoff_s"], t2_s=c["t2_s"], gate_error=c["gate_error"], readout_error=c["readout_error"],
-              swap_success_probability=c["swap_success_probability"], time_step_s=c["time_step_s"],
-              grid_size=None if c["grid_size"] == "auto" else c["grid_size"], multiplexing=c["multiplexing"],
-              latency=c["latency"], pipelined=c["pipelined"], t1_s=c["t1_s"], memory_decay=c["memory_decay"],
-              purification=c["purification"], purification_rounds=_trimmed(c["purification_rounds"]),
-              transfer_error=c["transfer_error"], decoupling_t2_s=c["decoupling_t2_s"])
+    kw = dict(_protocol_kw(c), time_step_s=c["time_step_s"],
+              grid_size=None if c["grid_size"] == "auto" else c["grid_size"])
     if len(links) > 1:
         return evaluate_paths(links, demand.candidates, schedule=c["schedule"], length_km=lengths, **kw)
     n = c["n_links"] or 1
@@ -947,6 +943,33 @@ def _chain_figures(spec: NetworkSpec, demand: Demand, links: list[Any], lengths:
                         tuple(w.message for w in caught)),)
 
 
+def _protocol_kw(c: dict[str, Any]) -> dict[str, Any]:
+    """The [chain] keys that describe the protocol (what :func:`~ionjax.network.repeater_chain` and
+    :func:`~ionjax.network.chain_monte_carlo` share; not the grid)."""
+    return dict(cutoff_s=c["cutoff_s"], t2_s=c["t2_s"], gate_error=c["gate_error"], readout_error=c["readout_error"],
+                swap_success_probability=c["swap_success_probability"], multiplexing=c["multiplexing"],
+                latency=c["latency"], pipelined=c["pipelined"], t1_s=c["t1_s"], memory_decay=c["memory_decay"],
+                purification=c["purification"], purification_rounds=_trimmed(c["purification_rounds"]),
+                transfer_error=c["transfer_error"], decoupling_t2_s=c["decoupling_t2_s"])
+
+
+def _monte_carlo(c: dict[str, Any], links: list[Any], chosen: Any, n_entry: int | None, lengths: list[float],
+                 n_samples: int) -> dict[str, Any]:
+    """The chosen path's chain simulated event by event (:func:`~ionjax.network.chain_monte_carlo`) on the grid
+    of its exact result: the cross-check ``ionjax network --monte-carlo N`` prints."""
+    from .montecarlo import chain_monte_carlo
+
+    sel = [links[i] for i in chosen.path.links] if n_entry is None else links[0]
+    length = [lengths[i] for i in chosen.path.links] if n_entry is None else lengths[0]
+    mc = chain_monte_carlo(sel, n_entry, schedule=chosen.schedule, time_step_s=float(chosen.result.time_step_s),
+                           n_samples=n_samples, length_km=length, **_protocol_kw(c))
+    return {"n_samples": mc.n_samples, "fidelity": mc.fidelity, "fidelity_stderr": mc.fidelity_stderr,
+            "rate_hz": mc.rate_hz, "rate_stderr_hz": mc.rate_stderr_hz,
+            "mean_waiting_time_s": mc.mean_waiting_time_s,
+            "mean_waiting_time_stderr_s": mc.mean_waiting_time_stderr_s,
+            "trajectories_per_s": mc.trajectories_per_s, "n_devices": mc.n_devices}
+
+
 def _trimmed(rounds: Sequence[int]) -> tuple[int, ...]:
     """``purification_rounds`` without the trailing zeros (which purify nothing; a shorter path has fewer levels)."""
     return tuple(rounds[:_levels_needed(rounds)])
@@ -956,8 +979,12 @@ def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def run_network(spec: NetworkSpec | str | Path | dict[str, Any]) -> dict[str, Any]:
+def run_network(spec: NetworkSpec | str | Path | dict[str, Any], monte_carlo_samples: int = 0) -> dict[str, Any]:
     """Evaluate a network: every link, then the chain(s) / GHZ state / remote gate it asks for.
+
+    ``monte_carlo_samples > 0`` also simulates each chosen chain event by event
+    (:func:`~ionjax.network.chain_monte_carlo`, that many delivered pairs, on the exact result's grid): its
+    result gains ``monte_carlo`` (fidelity, rate and their standard errors, trajectories per second).
 
     For each pair of end nodes (``[chain]``, or each ``[[demands]]`` entry), every candidate path is evaluated
     as a repeater chain and the best by ``chain.figure_of_merit`` is chosen (:mod:`ionjax.network.graph`).
@@ -1035,6 +1062,9 @@ def run_network(spec: NetworkSpec | str | Path | dict[str, Any]) -> dict[str, An
                                 "fidelity": _finite_or_none(f.fidelity), "rate_hz": _finite_or_none(f.rate_hz),
                                 "chosen": k == best} for k, f in enumerate(figs)]
             d["meets_min_fidelity"] = met
+            if monte_carlo_samples:
+                d["monte_carlo"] = _monte_carlo(c, chain_els, chosen, c["n_links"] if len(chain_els) == 1 else None,
+                                                lengths, monte_carlo_samples)
             d["parameters"] = {k: _num(v) for k, v in c.items()}
             d["defaults"] = spec.chain_implied  # [chain] not in the file: evaluated with its defaults
             d["warnings"] = chain_warn
@@ -1124,6 +1154,14 @@ def _chain_lines(c: dict[str, Any], title: str) -> list[str]:
         + f", probability beyond it {_f(c['truncated_mass'], '.1e')}"
         + (f", rounding <= {100 * c['grid_error']:.3g}%" if c.get("grid_error") is not None else ""),
     ]
+    if pr.get("purification_rounds") and any(pr["purification_rounds"]):
+        lines.insert(2, f"  purification         {pr['purification']}, rounds per nesting level "
+                        f"{list(pr['purification_rounds'])} (level 0 = the links)")
+    mc = c.get("monte_carlo")
+    if mc:
+        lines.append(f"  Monte Carlo          fidelity {mc['fidelity']:.5f} +- {mc['fidelity_stderr']:.1e}, rate "
+                     f"{mc['rate_hz']:.5g} +- {mc['rate_stderr_hz']:.2g} Hz ({mc['n_samples']} pairs, "
+                     f"{mc['trajectories_per_s']:.3g} trajectories/s on {mc['n_devices']} device(s))")
     cands = c.get("candidates", [])
     if len(cands) > 1:
         fom = pr.get("figure_of_merit", "rate")

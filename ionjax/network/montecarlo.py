@@ -38,7 +38,6 @@ import numpy as np
 
 from ..core.state import DensityMatrix
 from ..errors import ConfigError
-from ..link.program import memory_channel
 from .chain import (
     FIBER_LIGHT_SPEED_KM_S,
     MEMORY_DECAYS,
@@ -50,6 +49,7 @@ from .chain import (
     _message_time,
     _rounds,
 )
+from .ops import store
 from .pairs import PAIR_SPACE, elementary_link, is_number_tuple, pair_superoperator
 from .purify import _kept
 from .swap import _swap
@@ -117,16 +117,9 @@ def protocol_tree(schedule: str, n_links: int, rounds: tuple[int, ...] = (), len
 
 
 def _store(rho: jax.Array, t_s: jax.Array, t1_s: Any, t2_s: Any, shape: str) -> jax.Array:
-    """Both qubits of a pair ``(4, 4)`` stored for ``t_s``, on the full state (nothing twirled): the memory
-    channel's relaxation ``gamma`` and coherence on each qubit."""
-    gamma, coh = memory_channel(t_s, t1_s, t2_s, shape)
-    r = rho.reshape(2, 2, 2, 2)  # (a, b, a', b')
-    for qubit in (0, 1):
-        q = jnp.moveaxis(r, (qubit, 2 + qubit), (0, 1))
-        q = jnp.stack([jnp.stack([q[0, 0] + gamma * q[1, 1], coh * q[0, 1]]),
-                       jnp.stack([coh * q[1, 0], (1.0 - gamma) * q[1, 1]])])
-        r = jnp.moveaxis(q, (0, 1), (qubit, 2 + qubit))
-    return r.reshape(4, 4)
+    """Both qubits of a pair ``(4, 4)`` stored for ``t_s``, on the full state (nothing twirled):
+    :func:`ionjax.network.store`, the memory channel of links and chains."""
+    return store(DensityMatrix(rho, PAIR_SPACE), t_s, t1_s, t2_s, memory_decay=shape).data
 
 
 def _delay(key: jax.Array, steps: Any) -> jax.Array:
@@ -136,63 +129,129 @@ def _delay(key: jax.Array, steps: Any) -> jax.Array:
                                                                      else jnp.int32)
 
 
+def _flatten(tree: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    """The tree's inner nodes in post-order (children first), each ``{"kind", "span", "children"}`` with a child
+    ``("leaf", i)`` or ``("node", j)``; a purification's two copies are two instances of its block."""
+    nodes: list[dict[str, Any]] = []
+
+    def visit(node: Any) -> tuple[str, int]:
+        if node[0] == "link":
+            return ("leaf", node[1])
+        if node[0] == "swap":
+            kids = (visit(node[1]), visit(node[2]))
+            span = 0.0
+        else:
+            kids = (visit(node[1]), visit(node[1]))
+            span = node[2]
+        nodes.append({"kind": node[0], "span": span, "children": kids})
+        return ("node", len(nodes) - 1)
+
+    top = visit(tree)
+    return nodes, [top[1]] if top[0] == "node" else []
+
+
 def _trajectory(key: jax.Array, tree: Any, *, p_step: np.ndarray, states: jax.Array, delay: np.ndarray,
                 cut: float, t1: float, t2: float, shape: str, dt: float, gate_error: float, readout_error: float,
                 q_swap: float, purification: str, message_s: float) -> tuple[jax.Array, jax.Array]:
-    """One delivered end-to-end pair: ``(steps until delivery, fidelity to Psi+)``."""
+    """One delivered end-to-end pair: ``(steps until delivery, fidelity to Psi+)``.
+
+    One ``lax.while_loop`` over events for the whole tree: every inner node has two slots for its children's
+    pairs (a leaf fills its slot at once with a fresh link: a geometric number of rounds); a node whose two
+    slots are full, and whose own output slot in its parent is free, makes one attempt per iteration (the older
+    pair decays for the age difference; the cutoff, a failed swap or a failed purification restarts it: the
+    slots are emptied, the time spent is kept). Subtrees work in parallel, each node counting its own time since
+    its last delivery, which is exact (a node's deliveries are independent and identically distributed). A
+    trajectory thus needs about as many iterations as its attempts along the tree's depth, not their product.
+    """
     int_t = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
-    finite = math.isfinite(cut)
-    c0, frac = (math.floor(cut), cut - math.floor(cut)) if finite else (0, 0.0)
+    real_t = jnp.finfo(states.dtype).dtype
+    nodes, root = _flatten(tree)
     # the library's swap and purification round, as exact superoperators on the pairs (derived once)
     swap_op = pair_superoperator(partial(_swap, gate_error=gate_error, readout_error=readout_error))
     pur_op = pair_superoperator(partial(_kept, gate_error=gate_error, readout_error=readout_error,
                                         protocol=purification))
+    if not root:  # a single link
+        k1, k2 = jax.random.split(key)
+        t = jax.random.geometric(k1, p_step[0], dtype=int_t) + _delay(k2, delay[0])
+        rho = _store(states[0], jnp.asarray(message_s), t1, t2, shape)
+        psi = jnp.asarray([0, 1, 1, 0], rho.dtype) / math.sqrt(2.0)
+        return t.astype(int_t), jnp.real(jnp.conj(psi) @ rho @ psi)
+    m = len(nodes)
+    is_pur = np.array([nd["kind"] == "purify" for nd in nodes])
+    # (M, 256, 16): (vec rho_a (x) vec rho_b) -> vec out, one matrix per node
+    ops = jnp.where(jnp.asarray(is_pur)[:, None, None], pur_op.reshape(256, 16)[None], swap_op.reshape(256, 16)[None])
+    msg_s = np.array([nd["span"] / FIBER_LIGHT_SPEED_KM_S for nd in nodes])
+    leaf = np.array([[c[0] == "leaf" for c in nd["children"]] for nd in nodes])  # (M, 2)
+    leaf_i = np.array([[c[1] if c[0] == "leaf" else 0 for c in nd["children"]] for nd in nodes])
+    slot_p = jnp.asarray(np.where(leaf, p_step[leaf_i], 0.5))
+    slot_delay = np.where(leaf, delay[leaf_i], 0.0)
+    slot_whole = jnp.asarray(np.floor(slot_delay), int_t)
+    slot_frac = jnp.asarray(slot_delay - np.floor(slot_delay))
+    slot_state = states[leaf_i]  # (M, 2, 4, 4) (unused where the child is a node)
+    parent = np.full(m, m)  # the root writes into row m, the output
+    which = np.zeros(m, int)
+    for j, nd in enumerate(nodes):
+        for k, c in enumerate(nd["children"]):
+            if c[0] == "node":
+                parent[c[1]], which[c[1]] = j, k
+    finite = math.isfinite(cut)
+    c0, frac = (math.floor(cut), cut - math.floor(cut)) if finite else (0, 0.0)
+    msg_whole = jnp.asarray(np.floor(msg_s / dt), int_t)
+    msg_frac = jnp.asarray(msg_s / dt - np.floor(msg_s / dt))
+    store_each = jax.vmap(_store, in_axes=(0, 0, None, None, None))
+    msg_t = jnp.asarray(msg_s, real_t)
+    leaf_j, is_pur_j = jnp.asarray(leaf), jnp.asarray(is_pur)
 
-    def sample(node: Any, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        kind = node[0]
-        if kind == "link":
-            i = node[1]
-            k1, k2 = jax.random.split(key)
-            t = jax.random.geometric(k1, p_step[i], dtype=int_t) + _delay(k2, delay[i])
-            return t.astype(int_t), states[i]
+    def body(carry: tuple) -> tuple:
+        key, full, t_slot, rho_slot, acc = carry
+        key, k_geo, k_del, k_cut, k_u, k_msg = jax.random.split(key, 6)
+        # leaves fill their empty slots with fresh links
+        fresh = ~full[:m] & leaf_j
+        t_leaf = (jax.random.geometric(k_geo, slot_p, dtype=int_t) + slot_whole
+                  + (jax.random.uniform(k_del, (m, 2)) < slot_frac).astype(int_t))
+        t_slot = t_slot.at[:m].set(jnp.where(fresh, t_leaf, t_slot[:m]))
+        rho_slot = rho_slot.at[:m].set(jnp.where(fresh[..., None, None], slot_state, rho_slot[:m]))
+        full = full.at[:m].set(full[:m] | fresh)
+        # nodes with both pairs, whose output slot is free, attempt
+        active = full[:m, 0] & full[:m, 1] & ~full[parent, which]
+        ta, tb = t_slot[:m, 0], t_slot[:m, 1]
+        diff = jnp.abs(ta - tb)
+        if finite:
+            cutk = c0 + (jax.random.uniform(k_cut, (m,)) < frac).astype(int_t)
+            ok = diff <= cutk
+            dur = jnp.where(ok, jnp.maximum(ta, tb), jnp.minimum(ta, tb) + cutk)
+        else:
+            ok = jnp.ones((m,), bool)
+            dur = jnp.maximum(ta, tb)
+        wait = diff.astype(real_t) * dt
+        ra, rb = rho_slot[:m, 0], rho_slot[:m, 1]
+        a_older = (ta < tb)[:, None, None]
+        ra = jnp.where(a_older, store_each(ra, wait, t1, t2, shape), ra)
+        rb = jnp.where(a_older, rb, store_each(rb, wait, t1, t2, shape))
+        pairs = (ra.reshape(m, 16, 1) * rb.reshape(m, 1, 16)).reshape(m, 256)
+        out = jnp.einsum("ml,mlo->mo", pairs, ops).reshape(m, 4, 4)
+        p_keep = jnp.where(is_pur_j, jnp.real(jnp.trace(out, axis1=-2, axis2=-1)), q_swap)
+        kept = jnp.where(is_pur_j[:, None, None], out / jnp.where(p_keep > 0, p_keep, 1.0)[:, None, None], out)
+        kept = jnp.where(is_pur_j[:, None, None], store_each(kept, msg_t, t1, t2, shape), kept)
+        # a purification's outcome is known (success or not) one light time of its span later
+        dur = dur + jnp.where(ok & is_pur_j,
+                              msg_whole + (jax.random.uniform(k_msg, (m,)) < msg_frac).astype(int_t), 0)
+        success = active & ok & (jax.random.uniform(k_u, (m,)) < p_keep)
+        total = acc + dur
+        acc = jnp.where(active, jnp.where(success, 0, total), acc)
+        # a success delivers into the parent's slot; every attempt empties its own slots
+        rows = jnp.asarray(parent)
+        cols = jnp.asarray(which)
+        t_slot = t_slot.at[rows, cols].set(jnp.where(success, total, t_slot[rows, cols]))
+        rho_slot = rho_slot.at[rows, cols].set(jnp.where(success[:, None, None], kept, rho_slot[rows, cols]))
+        full = full.at[rows, cols].set(full[rows, cols] | success)
+        full = full.at[:m].set(full[:m] & ~active[:, None])
+        return key, full, t_slot, rho_slot, acc
 
-        def body(carry: tuple) -> tuple:
-            key, t_acc, rho, _ = carry
-            key, ka, kb, kc, ku, kd = jax.random.split(key, 6)
-            left = node[1]
-            right = node[2] if kind == "swap" else node[1]
-            ta, ra = sample(left, ka)
-            tb, rb = sample(right, kb)
-            diff = jnp.abs(ta - tb)
-            if finite:
-                cutk = c0 + (jax.random.uniform(kc) < frac).astype(int_t)
-                ok = diff <= cutk
-                dur = jnp.where(ok, jnp.maximum(ta, tb), jnp.minimum(ta, tb) + cutk)
-            else:
-                ok = jnp.asarray(True)
-                dur = jnp.maximum(ta, tb)
-            wait = diff.astype(jnp.finfo(states.dtype).dtype) * dt
-            a_older = ta < tb
-            ra = jnp.where(a_older, _store(ra, wait, t1, t2, shape), ra)
-            rb = jnp.where(a_older, rb, _store(rb, wait, t1, t2, shape))
-            u = jax.random.uniform(ku)
-            out = jnp.einsum("i,j,ijab->ab", ra.reshape(-1), rb.reshape(-1), swap_op if kind == "swap" else pur_op)
-            if kind == "swap":
-                new = out
-                success = ok & (u < q_swap)
-            else:  # the ends compare readouts: the outcome is known one light time of the span later
-                msg = node[2] / FIBER_LIGHT_SPEED_KM_S
-                p_keep = jnp.real(jnp.trace(out))
-                new = _store(out / jnp.where(p_keep > 0, p_keep, 1.0), jnp.asarray(msg), t1, t2, shape)
-                success = ok & (u < p_keep)
-                dur = dur + jnp.where(ok, _delay(kd, msg / dt), 0)
-            return key, t_acc + dur, jnp.where(success, new, rho), success
-
-        init = (key, jnp.zeros((), int_t), jnp.zeros((4, 4), states.dtype), jnp.asarray(False))
-        _, t, rho, _ = jax.lax.while_loop(lambda c: ~c[3], body, init)
-        return t, rho
-
-    t, rho = sample(tree, key)
+    init = (key, jnp.zeros((m + 1, 2), bool), jnp.zeros((m + 1, 2), int_t),
+            jnp.zeros((m + 1, 2, 4, 4), states.dtype), jnp.zeros((m,), int_t))
+    _, _, t_slot, rho_slot, _ = jax.lax.while_loop(lambda c: ~c[1][m, 0], body, init)
+    t, rho = t_slot[m, 0], rho_slot[m, 0]
     rho = _store(rho, jnp.asarray(message_s), t1, t2, shape)
     psi = jnp.asarray([0, 1, 1, 0], rho.dtype) / math.sqrt(2.0)
     return t, jnp.real(jnp.conj(psi) @ rho @ psi)

@@ -89,11 +89,18 @@ def measure(state: DensityMatrix, qubit: str, readout_error: Any = 0.0, basis: s
 
 
 def store(state: DensityMatrix, t_s: Any, t1_s: Any = jnp.inf, t2_s: Any = jnp.inf,
-          on: str | tuple[str, ...] | None = None) -> DensityMatrix:
-    """Memory decoherence of stored qubits for ``t_s`` seconds (:func:`ionjax.core.memory_decay`: populations
-    relax with ``T1``, coherences decay as ``exp(-t/T2)``) on each qubit of ``on`` (default: every qubit)."""
+          on: str | tuple[str, ...] | None = None, memory_decay: str = "exponential") -> DensityMatrix:
+    """Memory decoherence of stored qubits for ``t_s`` seconds on each qubit of ``on`` (default: every qubit):
+    the memory channel of links and chains (:func:`ionjax.link.program.memory_channel`): populations relax to
+    ``|0>`` with ``1 - exp(-t/T1)``, coherences decay as ``exp(-t/(2 T1))`` times the dephasing ``exp(-t/T2)``
+    (``memory_decay="gaussian"``: ``exp(-(t/T2)^2)``), so ``t2_s`` means what the link file's and
+    :func:`ionjax.network.repeater_chain`'s ``t2_s`` mean."""
+    from ..link.program import memory_channel
+
     names = state.space.names if on is None else ((on,) if isinstance(on, str) else tuple(on))
-    s = memory_decay_superop(t_s, t1_s, t2_s)
+    gamma, coh = memory_channel(t_s, t1_s, t2_s, memory_decay)
+    s = memory_decay_superop(t_s, jnp.inf, jnp.inf)  # the identity's layout, filled with this channel
+    s = s.at[0, 0, 1, 1].set(gamma).at[1, 1, 1, 1].set(1.0 - gamma).at[0, 1, 0, 1].set(coh).at[1, 0, 1, 0].set(coh)
     for n in names:
         state = apply_superop(state, s, n)
     return state
