@@ -55,10 +55,27 @@ linear in the cutoff, with a gradient. Cost per join: ``O(L log L)``; a chain co
 ``log2 N`` joins (nested, equal links: a ``lax.scan`` over levels) or ``N - 1``
 (sequential: a ``lax.scan`` over links). The pair state stays a two-qubit object.
 
+Joins as bilinear maps. A swap and a purification round are both maps of two pairs to one, bilinear in them;
+on weighted Bell-diagonal pairs ``u = P (1, c)`` each is a tensor ``T`` ``(4, 4, 4)``
+(:func:`ionjax.network.pairs.pair_tensor`), derived from the library's density-matrix functions
+(:func:`ionjax.network.entanglement_swap`, :func:`~ionjax.network.dejmps`, :func:`~ionjax.network.bbpssw`)
+evaluated on the 16 pairs of Bell states; its first output is the join's success probability, which for a
+purification depends on the pairs (and so on the age difference). The windowed sums above are linear in ``u``,
+so a join stays exact on the grid: success ``B(u_A win, u_B) + B(u_A, u_B win) - B(u_A, u_B)``, the join's own
+failure ``attempt - success_0``, then the renewal.
+
+Purification (``purification_rounds[l]`` rounds at nesting level ``l``): a round purifies a block's pair with an
+independent copy made at the same time (a second set of memories), with the nodes' ``gate_error`` and
+``readout_error``; the two ends compare their readouts, so success and failure are known one light time of the
+block's fiber later (a delay on the grid) and the kept pair decays meanwhile. Pairs enter a round twirled
+(Bell-diagonal), exact without T1; with T1 the single-qubit terms the twirl drops are second order as for swaps
+(the Monte Carlo keeps them). Memory transfer (``transfer_error``) depolarizes both qubits of each link's pair
+once; dynamical decoupling (``decoupling_t2_s``) replaces the dephasing time.
+
 The end-to-end figures: the pair is delivered at ``T``; rate ``1 / E[T]`` (the chain
 restarts after each delivery), fidelity ``(1 + sum E[c]) / 4``. The delivered state is
-the Bell-diagonal average pair. :func:`chain_monte_carlo` simulates the same protocol
-event by event (numpy) as a cross-check.
+the Bell-diagonal average pair. :func:`ionjax.network.chain_monte_carlo` simulates the same protocol
+event by event (JAX, full two-qubit states) as a cross-check.
 
 Memory noise, the link's memory channel (:func:`ionjax.link.program.memory_channel`): a stored qubit's
 population relaxes to ``|0>`` with ``t1_s``, and its coherence decays as ``exp(-t / (2 T1))`` times the
