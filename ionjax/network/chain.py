@@ -560,6 +560,10 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
             the middle). With ``latency``, light takes ``L / c`` (``c`` = :data:`FIBER_LIGHT_SPEED_KM_S`) from
             an emission to its herald at the nodes, and the pair's qubits dephase for it; swap outcomes travel to
             the end nodes from the node of the last join, and the end qubits dephase while they do.
+            A link simulated from a link file whose nodes set ``qubit_t2_s`` has already dephased its ions
+            during the herald's wait: the chain then ages them again for ``L / c`` with its own memory (a
+            double count of order ``2 L / (c T2)``); leave the link's ``qubit_t2_s`` at inf when the chain's
+            memories model the wait.
         latency: False: messages are instantaneous (``length_km`` is ignored).
         pipelined: False (default): an attempt round lasts ``1 / attempt_rate_hz + L / c`` (the nodes wait for
             the herald before trying again). True: rounds follow at ``attempt_rate_hz`` and each herald is known
