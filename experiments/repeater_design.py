@@ -44,7 +44,8 @@ Analytic check (printed): Dhara et al., PRA 105, 022623 (2022) (repeaters of mul
 rates as in shared/REFERENCES.md): without memories (a cutoff shorter than one attempt, so every link must
 succeed in the same round) n + 1 links and n swaps of success q deliver at ``R0 = p^(n+1) q^n / tau``, and with
 ``k`` multiplexed memories each link's round succeeds with ``1 - (1 - p)^k``. :func:`dhara_check` computes
-``repeater_chain`` with a cutoff of 1e-9 rounds on a grid of one round and prints the ratio to the formula.
+``repeater_chain`` with a cutoff just above half a herald flight (1e-9 rounds more) on a grid of one round and
+prints the ratio to the formula.
 
 Run: ``python experiments/repeater_design.py [--quick] [--min-fidelity 0.8] [--out DIR]`` (writes
 DIR/repeater_design.png and DIR/repeater_design.json; default DIR experiments/out/repeater_design/).
@@ -168,7 +169,9 @@ def dhara_rate(p: float, q: float, tau_s: float, n_links: int, multiplexing: int
 
 def dhara_check(link: Any, n_links: int, *, swap_success_probability: float = 1.0, multiplexing: int = 1,
                 length_km: float = 0.0, schedule: str = "nested") -> dict[str, float]:
-    """``repeater_chain`` without memories (cutoff 1e-9 rounds, a grid of one round) against :func:`dhara_rate`.
+    """``repeater_chain`` without memories against :func:`dhara_rate`: a grid of one round and a cutoff just
+    above half a herald flight (an elementary pair's cutoff counts from its detection at the station, half its
+    flight before the nodes know of it), so only pairs of the same round are swapped.
 
     Args:
         link: anything ``repeater_chain`` takes (a Link, numbers ``(F, p, R)``).
@@ -188,7 +191,8 @@ def dhara_check(link: Any, n_links: int, *, swap_success_probability: float = 1.
     grid = 1 << max(12, math.ceil(math.log2(40.0 * rounds + 64)))  # one compiled size for the small checks
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GridWarning)  # the cutoff is (on purpose) far below one step
-        res = repeater_chain(el, n_links, schedule=schedule, cutoff_s=1e-9 * tau, time_step_s=tau, grid_size=grid,
+        cut = 0.5 * length_km / FIBER_LIGHT_SPEED_KM_S + 1e-9 * tau
+        res = repeater_chain(el, n_links, schedule=schedule, cutoff_s=cut, time_step_s=tau, grid_size=grid,
                              swap_success_probability=swap_success_probability, multiplexing=multiplexing,
                              length_km=length_km)
     return {"n_links": n_links, "p": p, "q": swap_success_probability, "k": multiplexing, "tau_s": tau,

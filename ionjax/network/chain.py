@@ -92,7 +92,9 @@ Time and messages (``length_km``, ``latency``, ``pipelined``): a link's herald r
 after the emission (``c`` = :data:`FIBER_LIGHT_SPEED_KM_S`); a round lasts ``1/R + L/c`` (the nodes wait), or
 with pipelining rounds follow at ``R`` and each delivery is shifted by ``L / c`` on the grid; the pair's
 qubits decay during the flight, and the end qubits while the last join's swap outcome travels to the farther
-end (:func:`_message_time`). Cutoffs count from the herald's arrival. ``multiplexing = k`` memories per node
+end (:func:`_message_time`). An elementary pair's cutoff counts from its true herald, the detection at the
+station, half its flight before the nodes learn of it (its window is shorter by ``L / 2c``); a swapped or
+purified pair's counts from its making. ``multiplexing = k`` memories per node
 and link attempt together: a round heralds with ``1 - (1 - p)^k`` and the first success is used (exact).
 """
 
@@ -402,6 +404,16 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array
     t_swap = (q_swap * pair_tensor(partial(_swap, gate_error=gate_error, readout_error=readout_error))).astype(dtype)
     fk = _kernels(cut, dt, t1_s, t2_s, memory_decay, grid_size, dtype)
     side = partial(_side, fk=fk)
+    # an elementary pair's cutoff counts from its true herald (the detection at the station, in the middle),
+    # half its flight before the nodes learn of it: its window is that much shorter
+    age = 0.5 * herald_s.astype(dtype) / dt
+    cut0 = jnp.where(finite, jnp.maximum(cut - age, -1.0), cut)
+    fk0 = jax.vmap(lambda x: _kernels(x, dt, t1_s, t2_s, memory_decay, grid_size, dtype))(cut0)  # (K, 5, L + 1)
+
+    def link_sides(pm: jax.Array, qm: jax.Array) -> jax.Array:
+        """Windowed sums ``(K, 5, L)`` of elementary links (their own cutoff windows)."""
+        return jax.vmap(_side)(pm, qm, jnp.broadcast_to(fk0, (pm.shape[0],) + fk0.shape[1:]))
+
     swap = partial(_merge, tensor=t_swap)
     blocks = _link_block(p_step, c, grid_size)  # (K, L), (K, L, 3)
     blocks = _delayed(*blocks, delay_s / dt)  # pipelined attempts: each herald is known a fixed delay later
@@ -409,42 +421,47 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array
     if any(rounds):
         t_pur = purification_tensor(purification, gate_error, readout_error).astype(dtype)
 
-        def purify(pmf: jax.Array, q: jax.Array, span_km: jax.Array) -> tuple[jax.Array, jax.Array]:
+        def purify(pmf: jax.Array, q: jax.Array, span_km: jax.Array, sd: jax.Array) -> tuple[jax.Array, jax.Array]:
             # the two ends compare their readouts: the kept pair is known (and decays) a light time later
             wait = span_km / FIBER_LIGHT_SPEED_KM_S
-            sd = side(pmf, q)
             return _merge(pmf, q, sd, pmf, q, sd, t_pur, (wait / dt, *_pair_decay(wait, t1_s, t2_s, memory_decay)))
 
-        pmf, q = _purified_chain(blocks, lengths, side, swap, purify, rounds, n_links, homogeneous, schedule)
+        pmf, q = _purified_chain(blocks, lengths, side, link_sides, swap, purify, rounds, n_links, homogeneous,
+                                 schedule)
     elif n_links == 1:
         pmf, q = blocks[0][0], blocks[1][0]
     elif schedule == "nested" and homogeneous:
+        sd0 = link_sides(*blocks)[0]
+        first = swap(blocks[0][0], blocks[1][0], sd0, blocks[0][0], blocks[1][0], sd0)
+
         def level(carry: tuple, _: Any) -> tuple:
             sd = side(*carry)
             return swap(*carry, sd, *carry, sd), None
 
-        (pmf, q), _ = jax.lax.scan(level, (blocks[0][0], blocks[1][0]), None, length=int(math.log2(n_links)))
+        (pmf, q), _ = jax.lax.scan(level, first, None, length=int(math.log2(n_links)) - 1)
     elif schedule == "nested":
         pm, qm = blocks
+        sd = link_sides(pm, qm)
         while pm.shape[0] > 1:
-            sd = jax.vmap(side)(pm, qm)
             pm, qm = jax.vmap(swap)(pm[0::2], qm[0::2], sd[0::2], pm[1::2], qm[1::2], sd[1::2])
+            sd = jax.vmap(side)(pm, qm)
         pmf, q = pm[0], qm[0]
     else:  # sequential: the growing block joins link k + 1; the links' windowed sums are computed once
-        sides = jax.vmap(side)(*blocks)
+        sides = link_sides(*blocks)
+        k1 = 0 if homogeneous else 1
+        first = swap(blocks[0][0], blocks[1][0], sides[0], blocks[0][k1], blocks[1][k1], sides[k1])
         if homogeneous:
             link = (blocks[0][0], blocks[1][0], sides[0])
 
             def step(carry: tuple, _: Any) -> tuple:
                 return swap(*carry, side(*carry), *link), None
 
-            (pmf, q), _ = jax.lax.scan(step, link[:2], None, length=n_links - 1)
+            (pmf, q), _ = jax.lax.scan(step, first, None, length=n_links - 2)
         else:
             def step(carry: tuple, link: tuple) -> tuple:
                 return swap(*carry, side(*carry), *link), None
 
-            (pmf, q), _ = jax.lax.scan(step, (blocks[0][0], blocks[1][0]),
-                                       (blocks[0][1:], blocks[1][1:], sides[1:]))
+            (pmf, q), _ = jax.lax.scan(step, first, (blocks[0][2:], blocks[1][2:], sides[2:]))
     total = jnp.sum(pmf)
     safe = jnp.where(total > 0, total, 1.0)
     # the swap outcomes reach the end nodes after the delivery: the end qubits dephase meanwhile
@@ -468,22 +485,26 @@ def _chain_core(p: jax.Array, rate: jax.Array, c: jax.Array, herald_s: jax.Array
     )
 
 
-def _purified_chain(blocks: tuple[jax.Array, jax.Array], lengths: jax.Array, side: Any, swap: Any, purify: Any,
-                    rounds: tuple[int, ...], n_links: int, homogeneous: bool, schedule: str
-                    ) -> tuple[jax.Array, jax.Array]:
+def _purified_chain(blocks: tuple[jax.Array, jax.Array], lengths: jax.Array, side: Any, link_sides: Any,
+                    swap: Any, purify: Any, rounds: tuple[int, ...], n_links: int, homogeneous: bool,
+                    schedule: str) -> tuple[jax.Array, jax.Array]:
     """The schedule with ``rounds[l]`` purification rounds at nesting level ``l`` (:func:`_levels`; unrolled):
     each round purifies the level's block with an independent copy of it (made at the same time, on a second set
-    of memories), then the blocks are swapped as without purification."""
+    of memories), then the blocks are swapped as without purification. Elementary links join with their own
+    cutoff windows (``link_sides``); a purified or swapped pair's cutoff counts from its making (``side``)."""
     rounds = tuple(rounds) + (0,) * (_levels(schedule, n_links) - len(rounds))
     pm, qm = blocks
     span = lengths
+    sides = link_sides  # raw links until they are purified
     if schedule == "nested":
         for level, r in enumerate(rounds):
             for _ in range(r):
-                pm, qm = jax.vmap(purify)(pm, qm, span)
+                pm, qm = jax.vmap(purify)(pm, qm, span, sides(pm, qm))
+                sides = jax.vmap(side)
             if level == len(rounds) - 1:
                 break
-            sd = jax.vmap(side)(pm, qm)
+            sd = sides(pm, qm)
+            sides = jax.vmap(side)
             if homogeneous:
                 pm, qm = jax.vmap(swap)(pm, qm, sd, pm, qm, sd)
                 span = 2.0 * span
@@ -493,17 +514,20 @@ def _purified_chain(blocks: tuple[jax.Array, jax.Array], lengths: jax.Array, sid
         return pm[0], qm[0]
     links_p, links_q = pm, qm
     for _ in range(rounds[0]):
-        links_p, links_q = jax.vmap(purify)(links_p, links_q, span)
-    link_sides = jax.vmap(side)(links_p, links_q)
+        links_p, links_q = jax.vmap(purify)(links_p, links_q, span, sides(links_p, links_q))
+        sides = jax.vmap(side)
+    link_sd = sides(links_p, links_q)
     k_of = (lambda k: 0) if homogeneous else (lambda k: k)
     pmf, q = links_p[0], links_q[0]
+    block_sd = link_sd[0]
     total = span[0]
     for k in range(1, n_links):
         j = k_of(k)
-        pmf, q = swap(pmf, q, side(pmf, q), links_p[j], links_q[j], link_sides[j])
+        pmf, q = swap(pmf, q, block_sd, links_p[j], links_q[j], link_sd[j])
         total = total + span[j]
         for _ in range(rounds[k]):
-            pmf, q = purify(pmf, q, total)
+            pmf, q = purify(pmf, q, total, side(pmf, q))
+        block_sd = side(pmf, q)
     return pmf, q
 
 
@@ -545,7 +569,8 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
             N different links) or numbers ``(fidelity, success_probability[, attempt_rate_hz])``.
         n_links: number of links (with a single link); default 1.
         schedule: ``"nested"`` (N a power of 2) or ``"sequential"``.
-        cutoff_s: memory cutoff in seconds (float; a traced value has a gradient); ``inf`` for none.
+        cutoff_s: memory cutoff in seconds (float; a traced value has a gradient); ``inf`` for none. An
+            elementary pair's age counts from its herald at the station (``L / 2c`` before its nodes know it).
         t2_s: dephasing time of a stored qubit (its coherence decays by ``exp(-t / T2)``, or ``exp(-(t/T2)^2)``
             with ``memory_decay="gaussian"``, quasi-static noise, on top of ``exp(-t / (2 T1))``: the link
             file's node keys mean the same); ``inf`` for none.

@@ -152,7 +152,8 @@ def _flatten(tree: Any) -> tuple[list[dict[str, Any]], list[int]]:
 
 def _trajectory(key: jax.Array, tree: Any, *, p_step: np.ndarray, states: jax.Array, delay: np.ndarray,
                 cut: float, t1: float, t2: float, shape: str, dt: float, gate_error: float, readout_error: float,
-                q_swap: float, purification: str, message_s: float) -> tuple[jax.Array, jax.Array]:
+                q_swap: float, purification: str, message_s: float, herald_steps: np.ndarray
+                ) -> tuple[jax.Array, jax.Array]:
     """One delivered end-to-end pair: ``(steps until delivery, fidelity to Psi+)``.
 
     One ``lax.while_loop`` over events for the whole tree: every inner node has two slots for its children's
@@ -195,7 +196,7 @@ def _trajectory(key: jax.Array, tree: Any, *, p_step: np.ndarray, states: jax.Ar
             if c[0] == "node":
                 parent[c[1]], which[c[1]] = j, k
     finite = math.isfinite(cut)
-    c0, frac = (math.floor(cut), cut - math.floor(cut)) if finite else (0, 0.0)
+    slot_age = jnp.asarray(np.where(leaf, 0.5 * herald_steps[leaf_i], 0.0))
     msg_whole = jnp.asarray(np.floor(msg_s / dt), int_t)
     msg_frac = jnp.asarray(msg_s / dt - np.floor(msg_s / dt))
     store_each = jax.vmap(_store, in_axes=(0, 0, None, None, None))
@@ -216,8 +217,10 @@ def _trajectory(key: jax.Array, tree: Any, *, p_step: np.ndarray, states: jax.Ar
         active = full[:m, 0] & full[:m, 1] & ~full[parent, which]
         ta, tb = t_slot[:m, 0], t_slot[:m, 1]
         diff = jnp.abs(ta - tb)
-        if finite:
-            cutk = c0 + (jax.random.uniform(k_cut, (m,)) < frac).astype(int_t)
+        if finite:  # an elementary pair's cutoff counts from its true herald, half its flight before arrival
+            c_eff = cut - jnp.where(ta < tb, slot_age[:, 0], slot_age[:, 1])
+            whole_c = jnp.floor(c_eff)
+            cutk = whole_c.astype(int_t) + (jax.random.uniform(k_cut, (m,)) < c_eff - whole_c).astype(int_t)
             ok = diff <= cutk
             dur = jnp.where(ok, jnp.maximum(ta, tb), jnp.minimum(ta, tb) + cutk)
         else:
@@ -321,7 +324,7 @@ def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str =
     traj = partial(_trajectory, tree=tree, p_step=p_step, states=states, delay=delay_s / dt, cut=float(cutoff_s) / dt,
                    t1=t1, t2=t2, shape=memory_decay, dt=dt, gate_error=float(gate_error),
                    readout_error=float(readout_error), q_swap=float(swap_success_probability),
-                   purification=purification, message_s=message)
+                   purification=purification, message_s=message, herald_steps=np.asarray(flight) / dt)
     steps, fid, speed, n_dev = _run_batches(traj, n_samples, seed, batch_size, progress)
     sq = math.sqrt(n_samples)
     return MonteCarloResult(float(fid.mean()), float(fid.std() / sq), float(steps.mean() * dt),
