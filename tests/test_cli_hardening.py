@@ -324,8 +324,8 @@ def test_network_json_nan_is_null(tmp_path, capsys, monkeypatch):
 
     p = tmp_path / "net.toml"
     p.write_text(NETWORK_TOML)
-    monkeypatch.setattr(netcfg, "run_network", lambda spec: {"links": [{"fidelity": float("nan")}],
-                                                             "chain": {"rate_hz": float("inf")}})
+    monkeypatch.setattr(netcfg, "run_network", lambda spec, **kw: {"links": [{"fidelity": float("nan")}],
+                                                                   "chain": {"rate_hz": float("inf")}})
     assert main(["network", str(p), "--json"]) == 0
     assert _strict_json(capsys.readouterr().out) == {"links": [{"fidelity": None}], "chain": {"rate_hz": None}}
 

@@ -663,8 +663,8 @@ def repeater_chain(links: Any, n_links: int | None = None, *, schedule: str = "n
     p, rate, c = (jnp.asarray(x, fdt) for x in (p, rate, c))
     c = c * _transfer_factor(jnp.asarray(transfer_error, fdt))
     t2_s = jnp.where(jnp.isfinite(decoupling_t2_s), decoupling_t2_s, t2_s)
-    if jnp.ndim(length_km) and jnp.shape(length_km) not in ((n,), (1,)):
-        raise ConfigError(f"length_km must be one number or one per link ({n}), got shape {jnp.shape(length_km)}.")
+    if np.ndim(length_km) and np.shape(length_km) not in ((n,), (1,)):
+        raise ConfigError(f"length_km must be one number or one per link ({n}), got shape {np.shape(length_km)}.")
     lengths = jnp.broadcast_to(jnp.asarray(length_km, fdt), (n,)) if latency else jnp.zeros((n,), fdt)
     if homogeneous and _is_concrete(lengths) and np.ptp(np.asarray(lengths)) > 0:
         raise ConfigError("length_km gives different lengths for copies of one link; give a list of links.")
