@@ -178,28 +178,47 @@ def test_dead_time_gradient_is_finite_and_matches_difference():
         np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-9)
 
 
+_KEPT: dict = {}
+
+
+def _kept(pair):
+    """``(value, d/dtau)`` of what the same-detector patterns keep, jitted once per pair of densities: ``tau`` and
+    ``Tc`` are traced arguments, so both coincidence windows and every ``tau`` share one compile."""
+    if pair not in _KEPT:
+        d1, d2 = _density(pair[0], f_mhz=30.0), _density(pair[1], tau=13.0)
+        spacing = 4.0
+
+        def kept(tau, tc):
+            def b(hi):
+                return timing.band_integral(d1, d2, 40.0, -tc, hi, 0.0)
+            return jnp.real(b(tc) - b(jnp.minimum(tc, spacing + tau)) + b(jnp.maximum(-tc, spacing - tau)))
+
+        _KEPT[pair] = jax.jit(jax.value_and_grad(kept))
+    return _KEPT[pair]
+
+
 @pytest.mark.parametrize("pair", [("photon", "photon"), ("dark", "photon")])
 @pytest.mark.parametrize("tc", [math.inf, 6.0])
 def test_dead_band_derivative_at_the_boundaries(pair, tc):
     """What the same-detector patterns keep, B(-Tc, Tc) - B(-Tc, Delta + tau) + B(-Tc, Delta - tau) (the link's
     composition), has the one-sided derivative in tau at tau = 0 and is finite where a band edge meets Tc."""
-    d1, d2 = _density(pair[0], f_mhz=30.0), _density(pair[1], tau=13.0)
-    spacing = 4.0
+    kept_and_grad = _kept(pair)
 
     def kept(tau):
-        def b(hi):
-            return timing.band_integral(d1, d2, 40.0, -tc, hi, 0.0)
-        return jnp.real(b(tc) - b(jnp.minimum(tc, spacing + tau)) + b(jnp.maximum(-tc, spacing - tau)))
+        return float(kept_and_grad(jnp.float64(tau), jnp.float64(tc))[0])
+
+    def grad(tau):
+        return float(kept_and_grad(jnp.float64(tau), jnp.float64(tc))[1])
 
     for tau in (0.0, 1.0, 2.0, 10.0):  # 2.0: Delta + tau = Tc
-        g = float(jax.grad(kept)(jnp.float64(tau)))
+        g = grad(tau)
         eps = 1e-6
         lo = tau - eps if tau > 0 else tau
-        fd = (float(kept(tau + eps)) - float(kept(lo))) / (tau + eps - lo)
+        fd = (kept(tau + eps) - kept(lo)) / (tau + eps - lo)
         assert math.isfinite(g)
         if tau != 2.0 or not np.isfinite(tc):
             assert g == pytest.approx(fd, rel=1e-5, abs=1e-12), tau
-    assert float(jax.grad(kept)(0.0)) < 0.0  # a dead time starts to cost at once
+    assert grad(0.0) < 0.0  # a dead time starts to cost at once
 
 
 # ------------------------------------------------------------------------------------- the closed forms
