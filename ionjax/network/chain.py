@@ -265,21 +265,8 @@ def _damping(n_fft: int, dtype: Any) -> float:
 
 
 def _delayed(pmf: jax.Array, q: jax.Array, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The blocks ``(K, L)``, ``(K, L, 3)`` delayed by ``steps`` ``(K,)`` grid steps (a fractional delay is the
-    mixture of its two neighbouring whole delays: continuous, with a gradient)."""
-    n_steps = pmf.shape[-1]
-    whole = jnp.floor(steps)
-    frac = (steps - whole)[:, None]
-    idx = jnp.arange(n_steps)[None, :] - whole[:, None].astype(jnp.int32)
-
-    def shift(x: jax.Array, k: jax.Array) -> jax.Array:  # x (K, L, ...) moved right by k (K, L) index offsets
-        ok = (k >= 0)
-        got = jnp.take_along_axis(x, jnp.clip(k, 0, n_steps - 1).reshape(k.shape + (1,) * (x.ndim - 2)), axis=1)
-        return jnp.where(ok.reshape(k.shape + (1,) * (x.ndim - 2)), got, 0.0)
-
-    out_p = (1.0 - frac) * shift(pmf, idx) + frac * shift(pmf, idx - 1)
-    out_q = (1.0 - frac)[..., None] * shift(q, idx) + frac[..., None] * shift(q, idx - 1)
-    return out_p, out_q
+    """The blocks ``(K, L)``, ``(K, L, 3)`` delayed by ``steps`` ``(K,)`` grid steps (:func:`_shift` per block)."""
+    return jax.vmap(_shift)(pmf, steps), jax.vmap(_shift)(q, steps)
 
 
 def _link_block(p_step: jax.Array, c: jax.Array, n_steps: int) -> tuple[jax.Array, jax.Array]:

@@ -123,7 +123,8 @@ def _store(rho: jax.Array, t_s: jax.Array, t1_s: Any, t2_s: Any, shape: str) -> 
 
 
 def _delay(key: jax.Array, steps: Any) -> jax.Array:
-    """A delay of ``steps`` grid steps, fractional part drawn (as the grid mixes the two whole delays)."""
+    """A delay of ``steps`` grid steps (a single link's pipelined herald), fractional part drawn (as the grid mixes
+    the two whole delays)."""
     whole = math.floor(steps)
     return whole + (jax.random.uniform(key) < steps - whole).astype(jnp.int64 if jax.config.jax_enable_x64
                                                                      else jnp.int32)
@@ -174,9 +175,7 @@ def _trajectory(key: jax.Array, tree: Any, *, p_step: np.ndarray, states: jax.Ar
     if not root:  # a single link
         k1, k2 = jax.random.split(key)
         t = jax.random.geometric(k1, p_step[0], dtype=int_t) + _delay(k2, delay[0])
-        rho = _store(states[0], jnp.asarray(message_s), t1, t2, shape)
-        psi = jnp.asarray([0, 1, 1, 0], rho.dtype) / math.sqrt(2.0)
-        return t.astype(int_t), jnp.real(jnp.conj(psi) @ rho @ psi)
+        return t.astype(int_t), _end_fidelity(states[0], message_s, t1, t2, shape)
     m = len(nodes)
     is_pur = np.array([nd["kind"] == "purify" for nd in nodes])
     # (M, 256, 16): (vec rho_a (x) vec rho_b) -> vec out, one matrix per node
@@ -254,10 +253,14 @@ def _trajectory(key: jax.Array, tree: Any, *, p_step: np.ndarray, states: jax.Ar
     init = (key, jnp.zeros((m + 1, 2), bool), jnp.zeros((m + 1, 2), int_t),
             jnp.zeros((m + 1, 2, 4, 4), states.dtype), jnp.zeros((m,), int_t))
     _, _, t_slot, rho_slot, _ = jax.lax.while_loop(lambda c: ~c[1][m, 0], body, init)
-    t, rho = t_slot[m, 0], rho_slot[m, 0]
+    return t_slot[m, 0], _end_fidelity(rho_slot[m, 0], message_s, t1, t2, shape)
+
+
+def _end_fidelity(rho: jax.Array, message_s: float, t1: float, t2: float, shape: str) -> jax.Array:
+    """Fidelity to ``Psi+`` of the delivered pair after the end qubits wait ``message_s`` for the swap outcomes."""
     rho = _store(rho, jnp.asarray(message_s), t1, t2, shape)
     psi = jnp.asarray([0, 1, 1, 0], rho.dtype) / math.sqrt(2.0)
-    return t, jnp.real(jnp.conj(psi) @ rho @ psi)
+    return jnp.real(jnp.conj(psi) @ rho @ psi)
 
 
 def chain_monte_carlo(links: Any, n_links: int | None = None, *, schedule: str = "nested", cutoff_s: float = np.inf,
